@@ -1,0 +1,192 @@
+"""Where arrays live: NumPy on the CPU, or CuPy on a GPU.
+
+This is the only module that knows about CuPy. Everything else asks it for an
+array module (``xp``) and writes ``xp.exp(x)``, ``xp.zeros(...)`` and so on, so
+the same code runs on both. Conversion to NumPy happens only at the edges
+(plots, reports, ``summary.json``) through :func:`to_numpy`.
+
+Choosing the device
+-------------------
+* ``MINIRAI_DEVICE=cpu``  always NumPy.
+* ``MINIRAI_DEVICE=gpu``  CuPy; a clear error if CuPy or a CUDA device is missing.
+* ``MINIRAI_DEVICE=auto`` (the default) CuPy when it imports and a device answers,
+  otherwise NumPy.
+
+:func:`set_device` overrides the environment from Python. Tests can also
+register a stand-in array module (see ``tests/fake_device.py``) with
+:func:`use_module`, which behaves like CuPy: it refuses implicit conversion to
+NumPy, so device mistakes are caught without a GPU.
+"""
+from __future__ import annotations
+
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+DEVICES = ("cpu", "gpu", "auto")
+
+_active: ModuleType | None = None   # the array module in use, chosen lazily
+_device_modules: list[ModuleType] = []  # non-NumPy modules we have seen (CuPy, stand-ins)
+
+
+def _import_cupy() -> ModuleType | None:
+    """Return CuPy if it imports and a CUDA device answers, else None."""
+    try:
+        import cupy  # noqa: PLC0415 - the one place CuPy is imported
+    except Exception:
+        return None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+    except Exception:
+        return None
+    return cupy
+
+
+def gpu_available() -> bool:
+    """True when CuPy imports and at least one CUDA device answers."""
+    return _import_cupy() is not None
+
+
+def set_device(device: str) -> ModuleType:
+    """Choose where new arrays live: ``"cpu"``, ``"gpu"`` or ``"auto"``.
+
+    Returns the array module now in use. Asking for ``"gpu"`` without CuPy or
+    without a CUDA device raises ``RuntimeError`` naming what is missing.
+    """
+    global _active
+    if not isinstance(device, str) or device.lower() not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    device = device.lower()
+    if device == "cpu":
+        _active = np
+        return np
+    cupy = _import_cupy()
+    if cupy is None:
+        if device == "gpu":
+            raise RuntimeError(
+                "device 'gpu' was requested (MINIRAI_DEVICE or set_device) but no GPU is usable: "
+                "CuPy is not installed or no CUDA device answers. Install the 'gpu' extra "
+                "(pip install 'minirai[gpu]') on a machine with a CUDA GPU, or use device 'cpu'.")
+        _active = np
+        return np
+    _register(cupy)
+    _active = cupy
+    return cupy
+
+
+def use_module(module: ModuleType) -> ModuleType:
+    """Make ``module`` (NumPy, CuPy or a NumPy-like stand-in) the active array module.
+
+    The module must provide ``ndarray`` and ``asnumpy`` like CuPy does (NumPy is
+    accepted as it is). Returns the previously active module so callers can restore it.
+    """
+    global _active
+    previous = xp()
+    if module is not np:
+        for name in ("ndarray", "asnumpy", "asarray"):
+            if not hasattr(module, name):
+                raise TypeError(f"array module {module.__name__!r} lacks {name!r}; it cannot be used as a backend")
+        _register(module)
+    _active = module
+    return previous
+
+
+def _register(module: ModuleType) -> None:
+    if module not in _device_modules:
+        _device_modules.append(module)
+
+
+def xp() -> ModuleType:
+    """The active array module (chosen from ``MINIRAI_DEVICE`` on first use)."""
+    if _active is None:
+        set_device(os.environ.get("MINIRAI_DEVICE", "auto"))
+    return _active  # type: ignore[return-value]
+
+
+def device_name(module: ModuleType | None = None) -> str:
+    """``"cpu"`` for NumPy, ``"gpu"`` for CuPy, otherwise the module's name."""
+    module = module or xp()
+    if module is np:
+        return "cpu"
+    if module.__name__ == "cupy":
+        return "gpu"
+    return module.__name__
+
+
+def array_module(*arrays: Any) -> ModuleType:
+    """The array module that owns ``arrays`` (like ``cupy.get_array_module``).
+
+    Mixing NumPy arrays with device arrays is a clear ``TypeError`` rather than
+    the confusing error the device library would raise later.
+    """
+    found: ModuleType | None = None
+    for a in arrays:
+        if a is None or np.isscalar(a):
+            continue
+        module = np if isinstance(a, np.ndarray) else None
+        for device_module in _device_modules:
+            if isinstance(a, device_module.ndarray):
+                module = device_module
+        if module is None:
+            continue
+        if found is not None and module is not found:
+            raise TypeError(
+                f"arrays live on different devices ({device_name(found)} and {device_name(module)}); "
+                "move them with minirai.backend.to_device or to_numpy first")
+        found = module
+    return found or np
+
+
+def is_device_array(a: Any) -> bool:
+    """True for an array of a non-NumPy module (CuPy or a stand-in)."""
+    return any(isinstance(a, m.ndarray) for m in _device_modules)
+
+
+def to_numpy(a: Any) -> np.ndarray:
+    """Copy ``a`` to a NumPy array (the edge: plots, reports, JSON)."""
+    for module in _device_modules:
+        if isinstance(a, module.ndarray):
+            return module.asnumpy(a)
+    return np.asarray(a)
+
+
+def to_device(a: Any, module: ModuleType | None = None) -> Any:
+    """Move ``a`` onto ``module`` (default: the active module)."""
+    module = module or xp()
+    if module is np:
+        return to_numpy(a)
+    if isinstance(a, module.ndarray):
+        return a
+    return module.asarray(to_numpy(a))
+
+
+def to_float(a: Any) -> float:
+    """A Python float from a 0-d or size-1 array on any device."""
+    return float(to_numpy(a).reshape(-1)[0]) if not isinstance(a, (float, int)) else float(a)
+
+
+def synchronize() -> None:
+    """Wait for queued device work (a no-op on NumPy); benchmarks call this before reading a clock."""
+    module = xp()
+    if device_name(module) == "gpu":
+        module.cuda.Stream.null.synchronize()
+
+
+DEFAULT_DTYPE = np.float32
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def resolve_dtype(dtype: Any = None) -> np.dtype:
+    """Check and normalise a floating dtype (float32 by default, float64 for gradient checks)."""
+    if dtype is None:
+        return np.dtype(DEFAULT_DTYPE)
+    try:
+        d = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if d not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {d}")
+    return d

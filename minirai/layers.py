@@ -1,0 +1,263 @@
+"""Layers: each one a ``forward``/``backward`` pair you can step through.
+
+Conventions (the same in every layer)
+-------------------------------------
+* ``x`` is the input, of shape ``(N, D_in)``; ``y`` the output, ``(N, D_out)``.
+* ``forward(x)`` returns ``y`` and keeps what backward needs as plain attributes
+  (``self.x``, ``self.y``): the cache is visible, not hidden in a closure.
+* ``backward(dy)`` takes the upstream gradient ``dy = dL/dy`` (same shape as ``y``),
+  writes ``dL/dθ`` into ``self.grads`` (same keys as ``self.params``) and returns
+  ``dx = dL/dx``. It also keeps ``self.grad_output = dy`` and ``self.grad_input = dx``
+  so every activation's gradient can be read after a backward.
+* Gradients are *set*, not accumulated: calling backward twice gives the same numbers.
+  They are written into the existing ``grads`` arrays (``out=``), so an optimizer that
+  holds those arrays always sees the newest values.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import backend
+
+Array = Any  # a NumPy or CuPy array
+
+
+class Layer:
+    """Base class: parameters and gradients in dicts, a cache, hooks, a helpful repr."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, Array] = {}
+        self.grads: dict[str, Array] = {}
+        self.training = True
+        self.x: Array | None = None            # last forward input
+        self.y: Array | None = None            # last forward output
+        self.grad_output: Array | None = None  # dL/dy from the last backward
+        self.grad_input: Array | None = None   # dL/dx from the last backward
+        self.hooks: list[Callable[..., None]] = []
+
+    # -- the pair every layer implements -----------------------------------------
+    def forward(self, x: Array) -> Array:
+        raise NotImplementedError
+
+    def backward(self, dy: Array) -> Array:
+        raise NotImplementedError
+
+    def __call__(self, x: Array) -> Array:
+        return self.forward(x)
+
+    # -- shape information used by Sequential for clear errors ---------------------
+    in_features: int | None = None   # None: any width (shape-preserving layers)
+    out_features: int | None = None
+
+    # -- housekeeping ----------------------------------------------------------------
+    def zero_grad(self) -> None:
+        for g in self.grads.values():
+            g.fill(0)
+
+    def to(self, module: Any = None) -> "Layer":
+        """Move parameters and gradients to ``module`` (default: the active backend)."""
+        for name in list(self.params):
+            self.params[name] = backend.to_device(self.params[name], module)
+            self.grads[name] = backend.to_device(self.grads[name], module)
+        return self
+
+    def train(self) -> "Layer":
+        self.training = True
+        return self
+
+    def eval(self) -> "Layer":
+        self.training = False
+        return self
+
+    def register_hook(self, hook: Callable[..., None]) -> Callable[[], None]:
+        """Call ``hook(layer, event, inputs, outputs)`` after each forward and backward.
+
+        ``event`` is ``"forward"`` (inputs=x, outputs=y) or ``"backward"`` (inputs=dy,
+        outputs=dx). Hooks run only when the layer is called through a Sequential or an RAI
+        trainer. Returns a function that removes the hook.
+        """
+        self.hooks.append(hook)
+        return lambda: self.hooks.remove(hook) if hook in self.hooks else None
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        parts = [self.extra_repr()] if self.extra_repr() else []
+        for name, p in self.params.items():
+            text = f"{name}{tuple(p.shape)}"
+            if self.grad_input is not None or self.grad_output is not None:
+                text += f" |grad|={backend.to_float((self.grads[name] ** 2).sum()) ** 0.5:.3g}"
+            parts.append(text)
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+
+# ---------------------------------------------------------------------------------------
+class Linear(Layer):
+    r"""Affine map ``y = x @ W + b``.
+
+    Shapes: x (N, D_in), W (D_in, D_out), b (D_out,), y (N, D_out).
+
+    Backward, with dy = dL/dy of shape (N, D_out):
+        dW = x^T @ dy          (D_in, D_out)   each example adds the outer product x_i dy_i^T
+        db = Σ_i dy_i          (D_out,)        b is added to every row
+        dx = dy @ W^T          (N, D_in)
+
+    Initialisation (``init``):
+        "uniform" (default)  W, b ~ U(-1/√D_in, 1/√D_in), as PyTorch's nn.Linear and the proposal
+        "xavier"             W ~ U(-a, a), a = √(6/(D_in+D_out)); b = 0   (Glorot & Bengio, 2010)
+        "he"                 W ~ N(0, 2/D_in); b = 0                        (He et al., 2015)
+    Weights are drawn on the host from ``rng`` (a seed or ``numpy.random.Generator``) and then
+    moved to the active backend, so one seed gives the same network on CPU and GPU.
+    """
+
+    INITS = ("uniform", "xavier", "he")
+
+    def __init__(self, in_features: int, out_features: int, *, init: str = "uniform",
+                 rng: int | np.random.Generator | None = None, dtype: Any = None) -> None:
+        super().__init__()
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"Linear {name} must be a positive integer, got {value!r}")
+        if init not in self.INITS:
+            raise ValueError(f"Linear init must be one of {self.INITS}, got {init!r}")
+        self.in_features, self.out_features, self.init = int(in_features), int(out_features), init
+        dtype = backend.resolve_dtype(dtype)
+        W, b = initial_weights(self.in_features, self.out_features, init, np.random.default_rng(rng))
+        xp = backend.xp()
+        self.params = {"W": backend.to_device(W.astype(dtype)), "b": backend.to_device(b.astype(dtype))}
+        self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.y = x @ self.params["W"] + self.params["b"]
+        return self.y
+
+    def backward(self, dy: Array) -> Array:
+        xp = backend.array_module(dy)
+        self.grad_output = dy
+        xp.matmul(self.x.T, dy, out=self.grads["W"])      # dW = x^T dy
+        xp.sum(dy, axis=0, out=self.grads["b"])           # db = Σ_i dy_i
+        self.grad_input = dy @ self.params["W"].T         # dx = dy W^T
+        return self.grad_input
+
+    def extra_repr(self) -> str:
+        return f"{self.in_features}->{self.out_features}"
+
+
+def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generator
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Host (NumPy, float64) weights ``W (fan_in, fan_out)`` and bias ``b (fan_out,)``."""
+    if init == "uniform":
+        bound = 1.0 / np.sqrt(fan_in)
+        return (rng.uniform(-bound, bound, size=(fan_in, fan_out)),
+                rng.uniform(-bound, bound, size=fan_out))
+    if init == "xavier":
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-bound, bound, size=(fan_in, fan_out)), np.zeros(fan_out)
+    if init == "he":
+        return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out)), np.zeros(fan_out)
+    raise ValueError(f"unknown init {init!r}")
+
+
+# ---------------------------------------------------------------------------------------
+class Activation(Layer):
+    """An elementwise layer without parameters: y has the shape of x."""
+
+    def backward(self, dy: Array) -> Array:
+        self.grad_output = dy
+        self.grad_input = dy * self.derivative()
+        return self.grad_input
+
+    def derivative(self) -> Array:
+        """dy/dx elementwise, from the cached forward values."""
+        raise NotImplementedError
+
+
+class Sigmoid(Activation):
+    r"""``y = σ(x) = 1 / (1 + e^{-x})``;  backward ``dx = dy · y (1 - y)``.
+
+    Computed as ``e = exp(-|x|)``, ``y = 1/(1+e)`` for x ≥ 0 and ``e/(1+e)`` for x < 0, so no
+    exponential overflows (no warnings for |x| up to 1e4 and beyond) and tiny outputs keep
+    their relative precision.
+    """
+
+    def forward(self, x: Array) -> Array:
+        xp = backend.array_module(x)
+        self.x = x
+        self.y = sigmoid(x, xp)
+        return self.y
+
+    def derivative(self) -> Array:
+        return self.y * (1 - self.y)
+
+
+def sigmoid(x: Array, xp: Any = None) -> Array:
+    """Overflow-free logistic function (see :class:`Sigmoid`)."""
+    xp = xp or backend.array_module(x)
+    e = xp.exp(-xp.abs(x))           # in (0, 1]: never overflows
+    r = 1 / (1 + e)
+    return xp.where(x >= 0, r, e * r)
+
+
+class Tanh(Activation):
+    r"""``y = tanh(x)``;  backward ``dx = dy · (1 - y²)``."""
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.y = backend.array_module(x).tanh(x)
+        return self.y
+
+    def derivative(self) -> Array:
+        return 1 - self.y * self.y
+
+
+class ReLU(Activation):
+    r"""``y = max(x, 0)``;  backward ``dx = dy · [x > 0]`` (the subgradient 0 at x = 0)."""
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.y = backend.array_module(x).maximum(x, 0)
+        return self.y
+
+    def derivative(self) -> Array:
+        return (self.x > 0).astype(self.x.dtype)
+
+
+class LeakyReLU(Activation):
+    r"""``y = x`` for x > 0, ``α x`` otherwise;  backward ``dx = dy · (1 if x > 0 else α)``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        self.y = backend.array_module(x).where(x > 0, x, self.negative_slope * x)
+        return self.y
+
+    def derivative(self) -> Array:
+        xp = backend.array_module(self.x)
+        return xp.where(self.x > 0, 1, self.negative_slope).astype(self.x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Identity(Activation):
+    r"""``y = x``;  backward ``dx = dy``."""
+
+    def forward(self, x: Array) -> Array:
+        self.x = self.y = x
+        return x
+
+    def backward(self, dy: Array) -> Array:
+        self.grad_output = self.grad_input = dy
+        return dy
+
+
+ACTIVATIONS: dict[str, type[Activation]] = {
+    "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "identity": Identity,
+}

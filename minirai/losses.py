@@ -1,0 +1,227 @@
+"""Losses: ``forward(pred, target)`` returns a scalar, ``backward()`` returns d pred.
+
+Every loss averages over the batch (PyTorch's ``reduction="mean"``), so its value does
+not grow with N. ``backward()`` returns ``dL/dpred`` and keeps it as ``self.grad_pred``;
+losses whose target may itself be trained (RAI's hidden losses: the target is an
+auxiliary table) also set ``self.grad_target = dL/dtarget``.
+
+Targets are checked once per new target array (shape, finiteness, domain), so a wrong
+label set is a clear ``ValueError`` instead of a silent NaN.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .layers import sigmoid
+from .validate import check_array
+
+Array = Any
+
+
+class Loss:
+    """Base class. Subclasses define ``_forward``/``_backward`` and ``check_target``."""
+
+    #: what ``decision(pred)`` returns: class labels for classification losses, None otherwise
+    classification = False
+
+    def __init__(self) -> None:
+        self.pred: Array | None = None
+        self.target: Array | None = None
+        self.value: Array | None = None
+        self.grad_pred: Array | None = None
+        self.grad_target: Array | None = None
+        self._checked_target_id: int | None = None
+
+    def __call__(self, pred: Array, target: Array) -> Array:
+        return self.forward(pred, target)
+
+    def forward(self, pred: Array, target: Array) -> Array:
+        """Return the mean loss as a 0-d array (on pred's device)."""
+        if id(target) != self._checked_target_id:  # check each new target array once
+            self.check_target(tuple(pred.shape), target)
+            self._checked_target_id = id(target)
+        self.pred, self.target = pred, self.reshape_target(pred, target)
+        self.value = self._forward(self.pred, self.target)
+        return self.value
+
+    def backward(self) -> Array:
+        """Return dL/dpred (shape of pred); subclasses may also set ``grad_target``."""
+        if self.pred is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() called before forward()")
+        self.grad_pred = self._backward()
+        return self.grad_pred
+
+    # -- to override ---------------------------------------------------------------------
+    def _forward(self, pred: Array, target: Array) -> Array:
+        raise NotImplementedError
+
+    def _backward(self) -> Array:
+        raise NotImplementedError
+
+    def reshape_target(self, pred: Array, target: Array) -> Array:
+        """Targets of shape (N,) are accepted for predictions of shape (N, 1)."""
+        return target.reshape(pred.shape) if target.shape != pred.shape else target
+
+    def check_target(self, pred_shape: tuple[int, ...], target: Array) -> None:
+        """Shape and finiteness for predictions of ``pred_shape``; subclasses add their domain."""
+        check_array(target, "target", allow_int=True)
+        if tuple(target.shape) != pred_shape and not (len(pred_shape) == 2 and pred_shape[1] == 1
+                                                      and tuple(target.shape) == (pred_shape[0],)):
+            raise ValueError(f"{type(self).__name__}: target shape {tuple(target.shape)} does not match "
+                             f"prediction shape {pred_shape}")
+
+    def prepare_target(self, target: Array, pred_shape: tuple[int, ...], dtype: Any) -> Array:
+        """Check ``target`` and return it in the form the loss computes with (the fit loop's boundary).
+
+        Float targets get the network's dtype and the prediction's shape, so no int64 or float64
+        array silently upcasts a float32 computation.
+        """
+        self.check_target(pred_shape, target)
+        return target.astype(dtype).reshape(pred_shape)
+
+    def decision(self, pred: Array) -> Array | None:
+        """Class labels from predictions (for accuracy), or None for regression losses."""
+        return None
+
+    def __repr__(self) -> str:
+        value = "" if self.value is None else f"value={backend.to_float(self.value):.4g}"
+        return f"{type(self).__name__}({value})"
+
+
+class MSE(Loss):
+    r"""Mean squared error ``L = (1/M) Σ (p - t)²`` over all M = N·D entries.
+
+    Backward: ``dL/dp = 2 (p - t) / M`` and ``dL/dt = -dL/dp`` (both trainable under RAI).
+    """
+
+    def _forward(self, pred: Array, target: Array) -> Array:
+        self.diff = pred - target
+        return (self.diff * self.diff).mean()
+
+    def _backward(self) -> Array:
+        grad = (2.0 / self.diff.size) * self.diff
+        self.grad_target = -grad
+        return grad
+
+
+def _check_unit_interval(name: str, target: Array) -> None:
+    t = backend.to_numpy(target)
+    if t.size and (t.min() < 0 or t.max() > 1):
+        raise ValueError(f"{name}: targets must lie in [0, 1] (class labels 0/1), "
+                         f"got values from {t.min():g} to {t.max():g}")
+
+
+class BCE(Loss):
+    r"""Binary cross-entropy on probabilities p ∈ [0, 1] (after a Sigmoid), targets t ∈ [0, 1].
+
+        L = -(1/M) Σ [ t · clip(log p) + (1 - t) · clip(log(1 - p)) ],   clip(v) = max(v, -100)
+
+    Backward: ``dL/dp = (p - t) / max(p (1 - p), 1e-12) / M``.
+    The logarithms are clipped at -100 exactly as PyTorch's ``BCELoss`` does, so a saturated
+    network (p exactly 0 or 1 in float32) reports a large finite loss (at most 100) instead of
+    inf or NaN. For numerical stability prefer :class:`BCEWithLogits` on raw scores.
+    """
+    classification = True
+    LOG_CLIP = -100.0
+    EPS = 1e-12
+
+    def check_target(self, pred_shape: tuple[int, ...], target: Array) -> None:
+        super().check_target(pred_shape, target)
+        _check_unit_interval(type(self).__name__, target)
+
+    def _forward(self, pred: Array, target: Array) -> Array:
+        xp = backend.array_module(pred)
+        with np.errstate(divide="ignore"):  # log(0) = -inf is clipped right away
+            log_p = xp.maximum(xp.log(pred), self.LOG_CLIP)
+            log_1mp = xp.maximum(xp.log(1 - pred), self.LOG_CLIP)
+        return -(target * log_p + (1 - target) * log_1mp).mean()
+
+    def _backward(self) -> Array:
+        xp = backend.array_module(self.pred)
+        p, t = self.pred, self.target
+        return (p - t) / xp.maximum(p * (1 - p), self.EPS) / p.size
+
+    def decision(self, pred: Array) -> Array:
+        return (pred >= 0.5).reshape(-1).astype(np.int64)
+
+
+class BCEWithLogits(Loss):
+    r"""Binary cross-entropy on raw scores z (a Sigmoid folded in), targets t ∈ [0, 1].
+
+        L = (1/M) Σ [ max(z, 0) - z t + log(1 + e^{-|z|}) ]     (stable for any z)
+
+    Backward: ``dL/dz = (σ(z) - t) / M``.
+    """
+    classification = True
+
+    def check_target(self, pred_shape: tuple[int, ...], target: Array) -> None:
+        super().check_target(pred_shape, target)
+        _check_unit_interval(type(self).__name__, target)
+
+    def _forward(self, z: Array, target: Array) -> Array:
+        xp = backend.array_module(z)
+        return (xp.maximum(z, 0) - z * target + xp.log1p(xp.exp(-xp.abs(z)))).mean()
+
+    def _backward(self) -> Array:
+        return (sigmoid(self.pred) - self.target) / self.pred.size
+
+    def decision(self, pred: Array) -> Array:
+        return (pred >= 0).reshape(-1).astype(np.int64)
+
+
+class SoftmaxCrossEntropy(Loss):
+    r"""Softmax cross-entropy on scores z (N, C) with integer labels y (N,) in {0, ..., C-1}.
+
+        s = softmax(z) row-wise,   L = -(1/N) Σ_i log s_{i, y_i}
+                                     = (1/N) Σ_i [ logsumexp(z_i) - z_{i, y_i} ]
+
+    Backward: ``dL/dz = (s - onehot(y)) / N``.
+    """
+    classification = True
+
+    def reshape_target(self, pred: Array, target: Array) -> Array:
+        return target
+
+    def check_target(self, pred_shape: tuple[int, ...], target: Array) -> None:
+        name = type(self).__name__
+        if len(pred_shape) != 2:
+            raise ValueError(f"{name}: predictions must have shape (N, C), got {pred_shape}")
+        check_array(target, "labels", allow_int=True)
+        if tuple(target.shape) != (pred_shape[0],):
+            raise ValueError(f"{name}: labels must have shape ({pred_shape[0]},) to match predictions "
+                             f"{pred_shape}, got {tuple(target.shape)}")
+        labels = backend.to_numpy(target)
+        if not np.all(labels == np.round(labels)) or labels.min() < 0 or labels.max() >= pred_shape[1]:
+            raise ValueError(f"{name}: labels must be integers in 0..{pred_shape[1] - 1}, got values "
+                             f"{np.unique(labels)[:10].tolist()}")
+
+    def prepare_target(self, target: Array, pred_shape: tuple[int, ...], dtype: Any) -> Array:
+        self.check_target(pred_shape, target)
+        return target.astype(np.int64)
+
+    def _forward(self, z: Array, labels: Array) -> Array:
+        xp = backend.array_module(z)
+        shifted = z - z.max(axis=1, keepdims=True)      # softmax is shift-invariant; avoids overflow
+        exp = xp.exp(shifted)
+        total = exp.sum(axis=1, keepdims=True)
+        self.probs = exp / total
+        self.rows = xp.arange(z.shape[0])
+        self.labels = labels.astype(np.int64)
+        log_probs_of_label = shifted[self.rows, self.labels] - xp.log(total[:, 0])
+        return -log_probs_of_label.mean()
+
+    def _backward(self) -> Array:
+        grad = self.probs.copy()
+        grad[self.rows, self.labels] -= 1
+        return grad / self.pred.shape[0]
+
+    def decision(self, pred: Array) -> Array:
+        return pred.argmax(axis=1)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    "mse": MSE, "bce": BCE, "bce_with_logits": BCEWithLogits, "cross_entropy": SoftmaxCrossEntropy,
+}

@@ -1,0 +1,153 @@
+"""Sequential: a chain of layers, run forward in order and backward in reverse.
+
+Chained backprop is nothing more than this loop::
+
+    for layer in layers:            x  = layer.forward(x)
+    for layer in reversed(layers):  dy = layer.backward(dy)
+
+There is no graph and no recursion, so a 101-layer net is as easy to step
+through as a 3-layer one. A Sequential is also the *block* type inside RAI: the
+RAI trainer cuts one chain into several Sequentials that share its layers.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import backend
+from .layers import ACTIVATIONS, Layer, Linear
+
+Array = Any
+
+
+class Sequential:
+    """A chain of layers. ``forward(x)`` returns the output; ``backward(dy)`` returns dL/dx."""
+
+    def __init__(self, *layers: Layer | Sequence[Layer]) -> None:
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential: item {i} must be a minirai Layer, got {type(layer).__name__}")
+        self.layers: list[Layer] = list(layers)
+        self.training = True
+        check_widths(self.layers)
+
+    # -- the chain --------------------------------------------------------------------------
+    def forward(self, x: Array) -> Array:
+        for i, layer in enumerate(self.layers):
+            if layer.in_features is not None and x.shape[-1] != layer.in_features:
+                raise ValueError(f"layer {i} ({layer!r}) expects inputs of shape (N, {layer.in_features}), "
+                                 f"got {tuple(x.shape)}")
+            x_in = x
+            x = layer.forward(x)
+            for hook in layer.hooks:
+                hook(layer, "forward", x_in, x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dy: Array) -> Array:
+        for layer in reversed(self.layers):
+            dy_in = dy
+            dy = layer.backward(dy)
+            for hook in layer.hooks:
+                hook(layer, "backward", dy_in, dy)
+        return dy
+
+    # -- parameters ---------------------------------------------------------------------------
+    def named_parameters(self) -> list[tuple[str, Array, Array]]:
+        """``[(name, param, grad), ...]`` with names like ``"0.W"`` (layer index . key)."""
+        return [(f"{i}.{key}", layer.params[key], layer.grads[key])
+                for i, layer in enumerate(self.layers) for key in layer.params]
+
+    def parameters(self) -> list[tuple[Array, Array]]:
+        """``[(param, grad), ...]``: what an optimizer takes."""
+        return [(p, g) for _, p, g in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for layer in self.layers:
+            layer.zero_grad()
+
+    def train(self) -> "Sequential":
+        self.training = True
+        for layer in self.layers:
+            layer.train()
+        return self
+
+    def eval(self) -> "Sequential":
+        self.training = False
+        for layer in self.layers:
+            layer.eval()
+        return self
+
+    def to(self, module: Any = None) -> "Sequential":
+        for layer in self.layers:
+            layer.to(module)
+        return self
+
+    @property
+    def in_features(self) -> int | None:
+        return next((l.in_features for l in self.layers if l.in_features is not None), None)
+
+    @property
+    def out_features(self) -> int | None:
+        return next((l.out_features for l in reversed(self.layers) if l.out_features is not None), None)
+
+    @property
+    def dtype(self) -> np.dtype:
+        for layer in self.layers:
+            for p in layer.params.values():
+                return p.dtype
+        return np.dtype(backend.DEFAULT_DTYPE)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return Sequential(self.layers[index])
+        return self.layers[index]
+
+    def __repr__(self) -> str:
+        lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+
+def check_widths(layers: Sequence[Layer]) -> None:
+    """Each layer with a fixed input width must receive the width of the previous one."""
+    width, source = None, None
+    for i, layer in enumerate(layers):
+        if layer.in_features is not None and width is not None and layer.in_features != width:
+            raise ValueError(f"width mismatch: layer {source} outputs shape (N, {width}) but layer {i} "
+                             f"({layer!r}) expects (N, {layer.in_features})")
+        if layer.out_features is not None:
+            width, source = layer.out_features, i
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str | None = "sigmoid", *,
+        init: str = "uniform", seed: int | None = 0, dtype: Any = None) -> Sequential:
+    """A multilayer perceptron: Linear layers of ``sizes``, ``activation`` between them.
+
+    ``mlp([2, 42, 100, 100, 42, 1], "relu", "sigmoid")`` is the proposal's shallow net;
+    ``mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid")`` its deep one. All layers draw
+    their weights from one generator seeded with ``seed``.
+    """
+    if len(sizes) < 2:
+        raise ValueError(f"mlp needs at least an input and an output size, got {list(sizes)}")
+    for name in (activation, output_activation):
+        if name is not None and name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+    rng = np.random.default_rng(seed)
+    layers: list[Layer] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
+        last = i == len(sizes) - 2
+        name = output_activation if last else activation
+        if name is not None:
+            layers.append(ACTIVATIONS[name]())
+    return Sequential(layers)

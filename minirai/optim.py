@@ -1,0 +1,167 @@
+"""Optimizers: SGD (with momentum), Adam and Rprop, with PyTorch's update rules.
+
+An optimizer takes ``(param, grad)`` pairs (``model.parameters()``) and updates each
+``param`` in place from its ``grad`` when ``step()`` is called. Its state is a list of
+plain dicts of arrays, one per pair (``optimizer.state[i]["step_size"]``, ...), so a
+learner can look at every number it keeps.
+
+Each rule is written once, as ``update(param, grad, state)`` for one array: that is
+what a learner reads, and what :meth:`Optimizer.step` runs for every pair.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from . import backend
+
+Array = Any
+
+
+class Optimizer:
+    """Base class: keeps the pairs, one state dict per pair, and the step count."""
+
+    def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float) -> None:
+        self.pairs = [(p, g) for p, g in pairs]
+        if not self.pairs:
+            raise ValueError(f"{type(self).__name__} got no parameters to optimize")
+        for i, (p, g) in enumerate(self.pairs):
+            if p.shape != g.shape:
+                raise ValueError(f"{type(self).__name__}: parameter {i} has shape {tuple(p.shape)} "
+                                 f"but its gradient {tuple(g.shape)}")
+        if not (isinstance(lr, (int, float)) and lr > 0):
+            raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr!r}")
+        self.lr = float(lr)
+        self.steps = 0
+        self.state: list[dict[str, Array]] = [self.init_state(p) for p, _ in self.pairs]
+
+    def init_state(self, param: Array) -> dict[str, Array]:
+        return {}
+
+    def update(self, param: Array, grad: Array, state: dict[str, Array]) -> None:
+        """Apply the rule to one array, in place."""
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Update every parameter from its gradient."""
+        self.steps += 1
+        for (p, g), state in zip(self.pairs, self.state):
+            self.update(p, g, state)
+
+    def zero_grad(self) -> None:
+        for _, g in self.pairs:
+            g.fill(0)
+
+    def __repr__(self) -> str:
+        n = sum(int(p.size) for p, _ in self.pairs)
+        return f"{type(self).__name__}(lr={self.lr}, {len(self.pairs)} arrays, {n} values, steps={self.steps})"
+
+
+class SGD(Optimizer):
+    r"""Stochastic gradient descent with optional momentum (PyTorch's rule).
+
+        g ← g + wd · p                        (if weight_decay)
+        b ← g on the first step, then b ← μ b + g    (if momentum μ > 0)
+        p ← p - lr · b                         (b = g without momentum)
+    """
+
+    def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 0.01, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
+        if momentum < 0 or weight_decay < 0:
+            raise ValueError("SGD: momentum and weight_decay must be >= 0")
+        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        super().__init__(pairs, lr)
+
+    def init_state(self, param: Array) -> dict[str, Array]:
+        xp = backend.array_module(param)
+        return {"momentum_buffer": xp.zeros_like(param)} if self.momentum else {}
+
+    def update(self, param: Array, grad: Array, state: dict[str, Array]) -> None:
+        if self.weight_decay:
+            grad = grad + self.weight_decay * param
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            if self.steps == 1:
+                buf[...] = grad
+            else:
+                buf *= self.momentum
+                buf += grad
+            grad = buf
+        param -= self.lr * grad
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma & Ba, 2015), PyTorch's rule, at step t = 1, 2, ...:
+
+        m ← β1 m + (1 - β1) g              v ← β2 v + (1 - β2) g²
+        m̂ = m / (1 - β1^t)                  v̂ = v / (1 - β2^t)
+        p ← p - lr · m̂ / (√v̂ + ε)
+    """
+
+    def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
+        self.betas, self.eps = (float(betas[0]), float(betas[1])), float(eps)
+        super().__init__(pairs, lr)
+
+    def init_state(self, param: Array) -> dict[str, Array]:
+        xp = backend.array_module(param)
+        return {"m": xp.zeros_like(param), "v": xp.zeros_like(param)}
+
+    def update(self, param: Array, grad: Array, state: dict[str, Array]) -> None:
+        xp = backend.array_module(param)
+        b1, b2 = self.betas
+        m, v = state["m"], state["v"]
+        m *= b1
+        m += (1 - b1) * grad
+        v *= b2
+        v += (1 - b2) * grad * grad
+        m_hat = m / (1 - b1 ** self.steps)
+        v_hat = v / (1 - b2 ** self.steps)
+        param -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+
+
+class Rprop(Optimizer):
+    r"""Resilient backprop (Riedmiller & Braun, 1993) with PyTorch's semantics.
+
+    Each value has its own step size Δ (initially ``lr``) and remembers its previous gradient:
+
+        s = sign(g · g_prev)
+        Δ ← clip(Δ · η+, Δmin, Δmax)  where s > 0    (same direction: speed up)
+        Δ ← clip(Δ · η-, Δmin, Δmax)  where s < 0    (overshot: slow down ...)
+        g ← 0                         where s < 0    (... and skip this update)
+        p ← p - sign(g) · Δ
+        g_prev ← g
+
+    Defaults: η- = 0.5, η+ = 1.2, Δ in [1e-6, 50]. Only gradient signs matter, which is
+    why Rprop moves even the tiny gradients of a deep sigmoid net (if they are not exactly 0).
+    """
+
+    def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 0.01,
+                 etas: tuple[float, float] = (0.5, 1.2),
+                 step_sizes: tuple[float, float] = (1e-6, 50.0)) -> None:
+        if not (0 < etas[0] < 1 < etas[1]):
+            raise ValueError(f"Rprop: etas must satisfy 0 < eta_minus < 1 < eta_plus, got {etas}")
+        self.etas = (float(etas[0]), float(etas[1]))
+        self.step_sizes = (float(step_sizes[0]), float(step_sizes[1]))
+        super().__init__(pairs, lr)
+
+    def init_state(self, param: Array) -> dict[str, Array]:
+        xp = backend.array_module(param)
+        return {"prev_grad": xp.zeros_like(param), "step_size": xp.full_like(param, self.lr)}
+
+    def update(self, param: Array, grad: Array, state: dict[str, Array]) -> None:
+        xp = backend.array_module(param)
+        eta_minus, eta_plus = self.etas
+        prev, step = state["prev_grad"], state["step_size"]
+        s = xp.sign(grad * prev)
+        factor = xp.where(s > 0, eta_plus, xp.where(s < 0, eta_minus, 1.0)).astype(step.dtype)
+        xp.clip(step * factor, *self.step_sizes, out=step)
+        grad = xp.where(s < 0, 0, grad).astype(grad.dtype)   # a sign flip: no move this step
+        param -= xp.sign(grad) * step
+        prev[...] = grad
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rprop": Rprop}

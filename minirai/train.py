@@ -1,0 +1,192 @@
+"""The chained-backprop fit loop, its history, and evaluation of a network as it predicts.
+
+One training step is four lines you can step through::
+
+    pred = model.forward(Xb)          # the chain, forward
+    value = loss.forward(pred, yb)
+    model.backward(loss.backward())   # the chain, backward: every layer sets its grads
+    optimizer.step()                  # update every parameter in place
+
+``fit`` adds what a real run needs around them: input checks at the boundary,
+mini-batches with seeded shuffling, a history of losses and metrics, a progress
+bar, and a clear stop when the loss stops being finite.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from . import backend
+from .losses import Loss
+from .network import Sequential
+from .optim import Optimizer
+from .validate import check_inputs, check_same_dtype, check_targets
+
+Array = Any
+
+
+class History:
+    """Values recorded during training, one list per name, read back as NumPy arrays.
+
+    ``history["step"]`` holds the step numbers at which the other values were recorded;
+    ``history["train_loss"]`` etc. are aligned with it. Missing values are NaN.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[str, list[float]] = {"step": []}
+
+    def record(self, step: int, **values: float | None) -> None:
+        n = len(self.values["step"])
+        self.values["step"].append(step)
+        for name, value in values.items():
+            column = self.values.setdefault(name, [float("nan")] * n)
+            column.append(float("nan") if value is None else float(value))
+        for name, column in self.values.items():   # names not given this time: NaN
+            if len(column) == n:
+                column.append(float("nan"))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.values:
+            raise KeyError(f"history has no {name!r}; it has {sorted(self.values)}")
+        return np.asarray(self.values[name], dtype=np.int64 if name == "step" else np.float64)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+    def keys(self) -> list[str]:
+        return list(self.values)
+
+    def last(self, name: str) -> float:
+        """The last recorded value of ``name``."""
+        return float(self[name][-1])
+
+    def __len__(self) -> int:
+        return len(self.values["step"])
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {name: list(column) for name, column in self.values.items()}
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} records of {', '.join(k for k in self.values if k != 'step')})"
+
+
+class TrainingDiverged(FloatingPointError):
+    """Training produced NaN or inf. ``history`` holds everything recorded before it."""
+
+    def __init__(self, message: str, history: History) -> None:
+        super().__init__(message)
+        self.history = history
+
+
+def accuracy(loss: Loss, pred: Array, target: Array) -> float | None:
+    """Fraction of examples whose predicted class equals the label (None for regression)."""
+    labels = loss.decision(pred)
+    if labels is None:
+        return None
+    truth = target.reshape(-1) if target.ndim > 1 else target
+    return backend.to_float((labels == truth.astype(labels.dtype)).mean())
+
+
+def evaluate(model: Sequential, loss: Loss, X: Array, y: Array) -> dict[str, float | None]:
+    """Loss and accuracy of the network as it predicts (one chained forward, eval mode)."""
+    was_training = model.training
+    model.eval()
+    pred = model.forward(X)
+    if was_training:
+        model.train()
+    return {"loss": backend.to_float(loss.forward(pred, y)), "accuracy": accuracy(loss, pred, y)}
+
+
+def prepare_data(model: Sequential, loss: Loss, X: Array, y: Array, name: str = "") -> tuple[Array, Array]:
+    """Check X and y at the boundary and return them ready for the loss (targets converted)."""
+    check_inputs(X, model.in_features, name=f"X{name}")
+    check_targets(y, X.shape[0], name=f"y{name}")
+    check_same_dtype(model.dtype, X, f"X{name}")
+    backend.array_module(X, y, *(p for p, _ in model.parameters()))   # same device, or a clear error
+    return X, loss.prepare_target(y, (X.shape[0], model.out_features), model.dtype)
+
+
+def check_finite(value: float, what: str, step: int, history: History) -> None:
+    if not np.isfinite(value):
+        raise TrainingDiverged(f"training diverged: {what} became {value} at step {step}; "
+                               f"the history up to step {step - 1} is kept in the exception", history)
+
+
+def batches(n: int, batch_size: int | None, shuffle: bool, rng: np.random.Generator):
+    """Yield index arrays (host) forever, one epoch after another; None means the full batch."""
+    while True:
+        if batch_size is None or batch_size >= n:
+            yield None
+            continue
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            yield order[start:start + batch_size]
+
+
+def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, *, iters: int = 100,
+        batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
+        X_val: Array | None = None, y_val: Array | None = None, record_every: int = 1,
+        progress: bool = True, callback: Callable[[int, Sequential], None] | None = None) -> History:
+    """Train ``model`` by chained backprop for ``iters`` optimizer steps.
+
+    ``batch_size=None`` is full batch; otherwise each epoch visits a fresh permutation of
+    the examples (seeded by ``seed``). Every ``record_every`` steps, and after the last,
+    the history gets ``loss`` (the step's batch loss), ``train_loss``/``train_acc`` (the
+    network as it predicts, on all training examples) and ``val_loss``/``val_acc``
+    when a held-out set is given. A NaN or inf loss stops with :class:`TrainingDiverged`.
+    """
+    if not isinstance(iters, (int, np.integer)) or iters < 0:
+        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if record_every < 1:
+        raise ValueError(f"record_every must be >= 1, got {record_every!r}")
+    X, y = prepare_data(model, loss, X, y)
+    if X_val is not None:
+        X_val, y_val = prepare_data(model, loss, X_val, y_val, name="_val")
+    xp = backend.array_module(X)
+    history = History()
+    rng = np.random.default_rng(seed)
+    batch_iter = batches(X.shape[0], batch_size, shuffle, rng)
+    bar = _progress(iters, progress)
+
+    def record(step: int, batch_loss: float | None) -> None:
+        train = evaluate(model, loss, X, y)
+        values = {"loss": batch_loss, "train_loss": train["loss"], "train_acc": train["accuracy"]}
+        if X_val is not None:
+            val = evaluate(model, loss, X_val, y_val)
+            values.update(val_loss=val["loss"], val_acc=val["accuracy"])
+        history.record(step, **values)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if v is not None}, refresh=False)
+
+    model.train()
+    batch_loss = None
+    for step in range(1, iters + 1):
+        index = next(batch_iter)
+        Xb, yb = (X, y) if index is None else (X[xp.asarray(index)], y[xp.asarray(index)])
+        pred = model.forward(Xb)
+        value = loss.forward(pred, yb)
+        model.backward(loss.backward())
+        batch_loss = backend.to_float(value)
+        check_finite(batch_loss, "the training loss", step, history)
+        optimizer.step()
+        if callback is not None:
+            callback(step, model)
+        if step % record_every == 0 or step == iters:
+            record(step, batch_loss)
+        if bar is not None:
+            bar.update(1)
+    if iters == 0:
+        record(0, None)
+    if bar is not None:
+        bar.close()
+    return history
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, leave=False, dynamic_ncols=True)
