@@ -137,7 +137,7 @@ class BCE(Loss):
         with np.errstate(divide="ignore"):  # log(0) = -inf is clipped right away
             log_p = xp.maximum(xp.log(pred), self.LOG_CLIP)
             log_1mp = xp.maximum(xp.log(1 - pred), self.LOG_CLIP)
-        return -(target * log_p + (1 - target) * log_1mp).mean()
+        return -(target * log_p + (1 - target) * log_1mp).mean() + 0.0   # + 0.0 turns -0.0 into 0.0
 
     def _backward(self) -> Array:
         xp = backend.array_module(self.pred)

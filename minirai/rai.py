@@ -1,0 +1,327 @@
+r"""Relaxed Activation Identity (RAI): cut a chain into blocks joined by trainable tables.
+
+A cut at position ``p`` (between ``layers[p-1]`` and ``layers[p]``) replaces the activation
+there by a table ``Z`` with one row per training example, initialised from one ordinary
+forward pass. The chain falls apart into blocks ``s = 0..K``; block 0 reads ``X``, block
+``s > 0`` reads its own table ``Z_s`` and computes ``o_s``. The relaxed objective is
+
+    L = L_y(o_K, y) + Σ_{s<K} λ · L_h(o_s, Z_{s+1})
+
+and its gradients never cross a cut:
+
+    dL/dθ (block s)  = backprop of dL/do_s through block s only
+    dL/dZ_s          = block s's input gradient              (Z_s as the next block's input)
+                     + λ · ∂L_h(o_{s-1}, Z_s)/∂Z_s            (Z_s as the previous block's target)
+
+With no cuts this is exactly chained backprop. Predictions, on training or unseen
+inputs, are always the ordinary chained forward pass (``model.forward``): the tables
+exist only for training. Weights and tables are updated together by any optimizer.
+
+Three quantities describe a run honestly and are recorded side by side:
+``relaxed_loss`` (what the optimizer sees), ``chained_loss``/``chained_acc`` (the real
+network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from . import backend
+from .layers import Activation, Layer, Linear
+from .losses import MSE, Loss
+from .network import Sequential
+from .optim import Optimizer
+from .train import History, TrainingDiverged, _progress, evaluate, prepare_data
+
+Array = Any
+Schedule = Callable[[int], float]
+
+
+# -- where to cut ---------------------------------------------------------------------------
+def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[int]:
+    """Resolve ``cuts`` to sorted positions in ``1 .. len(model) - 1``.
+
+    * ``"linear"`` (default): after every Linear layer, the auxiliaries on pre-activations,
+      as the proposal's code does (a Linear that is the very last layer gets no cut);
+    * ``"activation"``: after every activation layer except the last (the paper's eq. 2-4);
+    * a list of positions ``p`` (cut between ``layers[p-1]`` and ``layers[p]``);
+    * ``None`` or ``[]``: no cut, which is chained backprop.
+    """
+    n = len(model.layers)
+    if cuts is None:
+        return []
+    if isinstance(cuts, str):
+        kinds = {"linear": Linear, "activation": Activation}
+        if cuts not in kinds:
+            raise ValueError(f"cuts must be 'linear', 'activation' or a list of positions, got {cuts!r}")
+        return [i + 1 for i, layer in enumerate(model.layers) if isinstance(layer, kinds[cuts]) and i + 1 < n]
+    positions = [int(p) for p in cuts]
+    for p in positions:
+        if not 1 <= p <= n - 1:
+            raise ValueError(f"cut position {p} is outside 1..{n - 1} (a cut sits between two layers "
+                             f"of this {n}-layer model)")
+    if len(set(positions)) != len(positions):
+        raise ValueError(f"cut positions repeat: {positions}")
+    return sorted(positions)
+
+
+# -- penalty schedules ------------------------------------------------------------------------
+def constant(value: float) -> Schedule:
+    """λ(step) = value."""
+    return lambda step: float(value)
+
+
+def geometric(start: float, factor: float, every: int = 1, maximum: float | None = None) -> Schedule:
+    """λ(step) = start · factor^(step // every), capped at ``maximum``.
+
+    A growing penalty drives the identity gap towards zero, as the method of auxiliary
+    coordinates (Carreira-Perpiñán & Wang, 2014) does with its μ.
+    """
+    if start <= 0 or factor <= 0 or every < 1:
+        raise ValueError("geometric schedule needs start > 0, factor > 0 and every >= 1")
+
+    def schedule(step: int) -> float:
+        value = start * factor ** (step // every)
+        return min(value, maximum) if maximum is not None else value
+    return schedule
+
+
+def as_schedule(lam: float | Schedule) -> Schedule:
+    if callable(lam):
+        return lam
+    if not isinstance(lam, (int, float)) or lam < 0 or not np.isfinite(lam):
+        raise ValueError(f"lam must be a non-negative number or a schedule step -> λ, got {lam!r}")
+    return constant(lam)
+
+
+# -- the trainer -------------------------------------------------------------------------------
+class RAI:
+    """The relaxed objective of ``model`` on a training set, and its training loop.
+
+    Parameters
+    ----------
+    model : the chain (its layers are shared, not copied: training updates ``model``).
+    X, y : the training set; one table row per example.
+    loss : the output loss L_y (e.g. ``BCE()``).
+    cuts : see :func:`cut_positions`.
+    hidden_loss : the loss L_h between a block's output and the next table (default MSE);
+        one copy is made per cut. It must provide ``grad_target``.
+    lam : λ, a number or a schedule ``step -> λ`` (see :func:`geometric`).
+    reinit_period : if set, every ``reinit_period`` steps the tables are reset to a chained
+        forward pass of the current weights.
+    """
+
+    def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *,
+                 cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
+                 lam: float | Schedule = 1.0, reinit_period: int | None = None) -> None:
+        if not isinstance(model, Sequential):
+            raise TypeError(f"RAI needs a Sequential model, got {type(model).__name__}")
+        if not isinstance(loss, Loss):
+            raise TypeError(f"RAI: loss must be a minirai Loss, got {type(loss).__name__}")
+        if reinit_period is not None and (not isinstance(reinit_period, int) or reinit_period < 1):
+            raise ValueError(f"reinit_period must be a positive integer or None, got {reinit_period!r}")
+        self.model, self.loss = model, loss
+        self.X, self.y = prepare_data(model, loss, X, y)
+        self.cuts = cut_positions(model, cuts)
+        bounds = [0] + self.cuts + [len(model.layers)]
+        self.blocks = [Sequential(model.layers[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        template = hidden_loss if hidden_loss is not None else MSE()
+        if not isinstance(template, Loss):
+            raise TypeError(f"RAI: hidden_loss must be a minirai Loss, got {type(template).__name__}")
+        self.hidden_losses = [copy.deepcopy(template) for _ in self.cuts]
+        self.lam = as_schedule(lam)
+        self.reinit_period = reinit_period
+        self.steps = 0
+        xp = backend.array_module(self.X)
+        # tables[s] is Z_{s+1}, the input of block s+1; gradients live beside them
+        self.tables: list[Array] = []
+        self.reinitialize_tables()
+        self.grad_tables = [xp.zeros_like(z) for z in self.tables]
+        self.grad_tables_as_input: list[Array | None] = [None] * len(self.tables)
+        self.grad_tables_as_target: list[Array | None] = [None] * len(self.tables)
+        self.outputs: list[Array | None] = [None] * len(self.blocks)   # o_s of the last forward
+        self.output_loss: Array | None = None
+        self.hidden_values: list[Array | None] = [None] * len(self.cuts)
+
+    # -- tables ----------------------------------------------------------------------------------
+    def chained_activations(self, X: Array) -> list[Array]:
+        """The activations at every cut from one ordinary forward pass of ``X``."""
+        found, x = [], X
+        for i, layer in enumerate(self.model.layers):
+            x = layer.forward(x)
+            if i + 1 in self.cuts:
+                found.append(x.copy())
+        return found
+
+    def reinitialize_tables(self) -> None:
+        """Set every table to the chained forward pass of the training inputs (in place)."""
+        fresh = self.chained_activations(self.X)
+        if not self.tables:
+            self.tables = fresh
+            return
+        for table, value in zip(self.tables, fresh):
+            table[...] = value
+
+    def parameters(self) -> list[tuple[Array, Array]]:
+        """Weights and tables with their gradients: what the optimizer updates together."""
+        return self.model.parameters() + list(zip(self.tables, self.grad_tables))
+
+    def named_parameters(self) -> list[tuple[str, Array, Array]]:
+        tables = [(f"table{s + 1}@{p}", z, g) for s, (p, z, g) in
+                  enumerate(zip(self.cuts, self.tables, self.grad_tables))]
+        return self.model.named_parameters() + tables
+
+    # -- the relaxed objective -------------------------------------------------------------------
+    def block_input(self, s: int) -> Array:
+        return self.X if s == 0 else self.tables[s - 1]
+
+    def forward(self) -> Array:
+        """Every block on its own input; returns the relaxed loss (a 0-d array)."""
+        lam = self.lam(self.steps)
+        total = 0.0
+        for s, block in enumerate(self.blocks):
+            self.outputs[s] = block.forward(self.block_input(s))
+        for s, hidden in enumerate(self.hidden_losses):
+            self.hidden_values[s] = hidden.forward(self.outputs[s], self.tables[s])
+            total = total + lam * self.hidden_values[s]
+        self.output_loss = self.loss.forward(self.outputs[-1], self.y)
+        self.relaxed_loss = self.output_loss + total
+        return self.relaxed_loss
+
+    def backward(self) -> None:
+        """Fill every weight gradient and every table gradient (after :meth:`forward`)."""
+        lam = self.lam(self.steps)
+        last = len(self.blocks) - 1
+        for s in range(last, -1, -1):
+            if s == last:
+                d_output = self.loss.backward()
+            else:
+                hidden = self.hidden_losses[s]
+                d_output = lam * hidden.backward()
+                self.grad_tables_as_target[s] = lam * hidden.grad_target
+            d_input = self.blocks[s].backward(d_output)
+            if s > 0:
+                self.grad_tables_as_input[s - 1] = d_input
+        for k, grad in enumerate(self.grad_tables):       # dZ = as input + as target, in place
+            grad[...] = self.grad_tables_as_input[k]
+            grad += self.grad_tables_as_target[k]
+
+    # -- training ---------------------------------------------------------------------------------
+    def step(self, optimizer: Optimizer) -> float:
+        """One forward, backward and update of weights and tables; returns the relaxed loss."""
+        if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
+            self.reinitialize_tables()
+        value = backend.to_float(self.forward())
+        if not np.isfinite(value):
+            raise FloatingPointError(self.locate_nonfinite())
+        self.backward()
+        optimizer.step()
+        self.steps += 1
+        return value
+
+    def locate_nonfinite(self) -> str:
+        """Name the first non-finite quantity of the last forward (output loss, a cut, a table)."""
+        for s, value in enumerate(self.hidden_values):
+            if not np.isfinite(backend.to_float(value)):
+                return f"the hidden loss at cut {s + 1} (after layer {self.cuts[s] - 1}) became {backend.to_float(value)}"
+        for s, table in enumerate(self.tables):
+            if not bool(backend.array_module(table).isfinite(table).all()):
+                return f"table {s + 1} (after layer {self.cuts[s] - 1}) holds NaN or inf"
+        return f"the output loss became {backend.to_float(self.output_loss)}"
+
+    def identity_gaps(self) -> np.ndarray:
+        """Per cut, mean (o_s - Z_{s+1})²: how far block s's output is from the next table."""
+        return np.array([backend.to_float(((o - z) ** 2).mean())
+                         for o, z in zip(self.outputs[:-1], self.tables)])
+
+    def metrics(self, X_val: Array | None = None, y_val: Array | None = None) -> dict[str, Any]:
+        """Relaxed and chained losses, per-cut hidden losses and identity gaps, now."""
+        self.forward()
+        chained = evaluate(self.model, self.loss, self.X, self.y)
+        values: dict[str, Any] = {
+            "relaxed_loss": backend.to_float(self.relaxed_loss),
+            "output_loss": backend.to_float(self.output_loss),
+            "hidden_loss": np.array([backend.to_float(v) for v in self.hidden_values]),
+            "identity_gap": self.identity_gaps(),
+            "lam": self.lam(self.steps),
+            "chained_loss": chained["loss"], "chained_acc": chained["accuracy"],
+        }
+        if X_val is not None:
+            held_out = evaluate(self.model, self.loss, X_val, y_val)
+            values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
+        return values
+
+    def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
+            record_every: int = 100, progress: bool = True,
+            callback: Callable[[int, "RAI"], None] | None = None) -> "RAIHistory":
+        """Train for ``iters`` steps, recording every ``record_every`` steps (and at 0 and the end).
+
+        A NaN or inf stops training with :class:`TrainingDiverged`, whose message names the
+        quantity, the cut and the step; its ``history`` keeps what was recorded before.
+        """
+        if not isinstance(iters, (int, np.integer)) or iters < 0:
+            raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
+        if record_every < 1:
+            raise ValueError(f"record_every must be >= 1, got {record_every!r}")
+        if X_val is not None:
+            X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
+        history = RAIHistory(len(self.cuts))
+        bar = _progress(iters, progress)
+
+        def record() -> None:
+            values = self.metrics(X_val, y_val)
+            history.record_rai(self.steps, values)
+            if bar is not None:
+                bar.set_postfix(relaxed=f"{values['relaxed_loss']:.3g}", chained=f"{values['chained_loss']:.3g}",
+                                acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
+                                refresh=False)
+
+        if self.steps == 0 or len(history) == 0:
+            record()
+        for _ in range(iters):
+            try:
+                self.step(optimizer)
+            except FloatingPointError as error:
+                if bar is not None:
+                    bar.close()
+                raise TrainingDiverged(f"RAI training diverged at step {self.steps + 1}: {error}; the history "
+                                       f"up to step {self.steps} is kept in the exception", history) from None
+            if callback is not None:
+                callback(self.steps, self)
+            if self.steps % record_every == 0 or _ == iters - 1:
+                record()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        return history
+
+
+class RAIHistory(History):
+    """A :class:`History` that also keeps per-cut arrays (steps x cuts)."""
+
+    def __init__(self, n_cuts: int) -> None:
+        super().__init__()
+        self.n_cuts = n_cuts
+        self.per_cut: dict[str, list[np.ndarray]] = {"hidden_loss": [], "identity_gap": []}
+
+    def record_rai(self, step: int, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if k not in self.per_cut}
+        self.record(step, **scalars)
+        for name in self.per_cut:
+            self.per_cut[name].append(np.asarray(values[name], dtype=np.float64))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self.per_cut:
+            return np.stack(self.per_cut[name]) if self.per_cut[name] else np.zeros((0, self.n_cuts))
+        return super().__getitem__(name)
+
+    def keys(self) -> list[str]:
+        return super().keys() + list(self.per_cut)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = super().to_dict()
+        out.update({k: self[k].tolist() for k in self.per_cut})
+        return out
