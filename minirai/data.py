@@ -47,11 +47,15 @@ def _to_backend(X: np.ndarray, y: np.ndarray, dtype: Any) -> tuple[Array, Array]
             backend.to_device(np.asarray(y, dtype=np.int64)))
 
 
-def _generated(name: str, make: Any, n: int, n_test: int, random_state: int, test_random_state: int,
-               dtype: Any, **kwargs: Any) -> Dataset:
+def _check_sizes(name: str, n: int, n_test: int) -> None:
     for what, value in (("n_samples", n), ("n_test", n_test)):
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
+
+
+def _generated(name: str, make: Any, n: int, n_test: int, random_state: int, test_random_state: int,
+               dtype: Any, **kwargs: Any) -> Dataset:
+    _check_sizes(name, n, n_test)
     X, y = make(n_samples=n, random_state=random_state, **kwargs)
     X_test, y_test = make(n_samples=n_test, random_state=test_random_state, **kwargs)
     return Dataset(*_to_backend(X, y, dtype), *_to_backend(X_test, y_test, dtype), name)
@@ -81,6 +85,7 @@ def classification(n_samples: int = 200, n_features: int = 10, n_classes: int = 
     and are split with ``n_test`` held out.
     """
     from sklearn.datasets import make_classification
+    _check_sizes("classification", n_samples, n_test)
     X, y = make_classification(n_samples=n_samples + n_test, n_features=n_features, n_classes=n_classes,
                                n_informative=min(n_features, max(2, n_classes)), n_redundant=0,
                                random_state=random_state, **kwargs)

@@ -197,9 +197,10 @@ class Sigmoid(Activation):
 def sigmoid(x: Array, xp: Any = None) -> Array:
     """Overflow-free logistic function (see :class:`Sigmoid`)."""
     xp = xp or backend.array_module(x)
-    e = xp.exp(-xp.abs(x))           # in (0, 1]: never overflows
-    r = 1 / (1 + e)
-    return xp.where(x >= 0, r, e * r)
+    with np.errstate(under="ignore"):    # exp(-|x|) -> 0 for large |x| is the intended saturation
+        e = xp.exp(-xp.abs(x))           # in (0, 1]: never overflows
+        r = 1 / (1 + e)
+        return xp.where(x >= 0, r, e * r)
 
 
 class Tanh(Activation):

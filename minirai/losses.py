@@ -33,16 +33,16 @@ class Loss:
         self.value: Array | None = None
         self.grad_pred: Array | None = None
         self.grad_target: Array | None = None
-        self._checked_target_id: int | None = None
+        self._checked_target: Array | None = None   # kept alive, so "is" cannot match a new array
 
     def __call__(self, pred: Array, target: Array) -> Array:
         return self.forward(pred, target)
 
     def forward(self, pred: Array, target: Array) -> Array:
         """Return the mean loss as a 0-d array (on pred's device)."""
-        if id(target) != self._checked_target_id:  # check each new target array once
+        if target is not self._checked_target:  # check each new target array once
             self.check_target(tuple(pred.shape), target)
-            self._checked_target_id = id(target)
+            self._checked_target = target
         self.pred, self.target = pred, self.reshape_target(pred, target)
         self.value = self._forward(self.pred, self.target)
         return self.value
@@ -163,7 +163,8 @@ class BCEWithLogits(Loss):
 
     def _forward(self, z: Array, target: Array) -> Array:
         xp = backend.array_module(z)
-        return (xp.maximum(z, 0) - z * target + xp.log1p(xp.exp(-xp.abs(z)))).mean()
+        with np.errstate(under="ignore"):  # exp(-|z|) -> 0 for large |z| is harmless
+            return (xp.maximum(z, 0) - z * target + xp.log1p(xp.exp(-xp.abs(z)))).mean()
 
     def _backward(self) -> Array:
         return (sigmoid(self.pred) - self.target) / self.pred.size

@@ -1,0 +1,77 @@
+"""``minirai`` on the command line.
+
+    minirai reproduce shallow|deep [--method bp|rai|both] [--iters N] [--seed S]
+                                   [--out DIR] [--device cpu|gpu|auto] [--quiet]
+    minirai info
+
+``python -m minirai`` is the same program.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from . import __version__, backend
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .experiments import DEFAULT_ITERS, DEFAULT_SEED, EXPERIMENTS
+    parser = argparse.ArgumentParser(prog="minirai", description="minirai: BP and Relaxed Activation Identity "
+                                     "(RAI) on the proposal's experiments.")
+    parser.add_argument("--version", action="version", version=f"minirai {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    rep = commands.add_parser("reproduce", help="run the proposal's shallow or deep two-moons experiment")
+    rep.add_argument("experiment", choices=sorted(EXPERIMENTS))
+    rep.add_argument("--method", choices=("bp", "rai", "both"), default="both",
+                     help="which training to run (deep BP also runs the tuned baseline); default both")
+    rep.add_argument("--iters", type=positive_int, default=DEFAULT_ITERS,
+                     help=f"optimizer steps per run (default {DEFAULT_ITERS})")
+    rep.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"initial-weight seed (default {DEFAULT_SEED})")
+    rep.add_argument("--out", default="runs", help="output folder for PNGs and summary.json (default runs/)")
+    rep.add_argument("--device", choices=backend.DEVICES, default=None,
+                     help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    commands.add_parser("info", help="print the version, device and BLAS threads")
+    return parser
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if getattr(args, "device", None):
+            backend.set_device(args.device)
+        if args.command == "info":
+            return info()
+        from .experiments import reproduce
+        reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=args.out,
+                  progress=not args.quiet)
+    except (RuntimeError, ValueError) as error:
+        print(f"minirai: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def info() -> int:
+    from threadpoolctl import threadpool_info
+    print(f"minirai {__version__}")
+    print(f"device: {backend.device_name()} (GPU usable: {backend.gpu_available()})")
+    for pool in threadpool_info():
+        print(f"BLAS: {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

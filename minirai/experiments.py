@@ -1,0 +1,168 @@
+"""The proposal's experiments: two-moons, a shallow ReLU net and a deep sigmoid net, BP vs RAI.
+
+Settings (from the proposal and its code): ``make_moons(n_samples=100, noise=0.1,
+random_state=42)``; shallow 2-42-100-100-42-1 with ReLU and a sigmoid output; deep
+2-[100]x100-1 with a sigmoid after every Linear; BCE; Rprop with lr 0.1, full batch;
+default init (uniform ±1/√fan_in); 10,000 iterations. RAI cuts after every Linear
+(auxiliaries on pre-activations), tables from one forward pass, MSE hidden loss, λ = 1.
+
+Every run is judged on what the network predicts: chained loss and accuracy on the 100
+training points and on 1000 held-out points from the same distribution (fixed seed).
+For RAI the relaxed loss and the identity gap are reported beside them.
+
+For the deep net a *tuned* BP baseline (Xavier init and Adam, lr ``TUNED_LR``) is run as
+well, so that "BP fails" is tested against more than the proposal's own setting.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend, data
+from .losses import BCE
+from .network import Sequential, mlp
+from .optim import Adam, Rprop
+from .rai import RAI
+from .train import History, evaluate, fit
+
+EXPERIMENTS = {
+    "shallow": {"sizes": [2, 42, 100, 100, 42, 1], "activation": "relu"},
+    "deep": {"sizes": [2] + [100] * 100 + [1], "activation": "sigmoid"},
+}
+METHODS = ("bp", "bp-tuned", "rai")
+DEFAULT_SEED = 3          # the seed of the network's initial weights (see docs/results.md)
+DEFAULT_ITERS = 10_000
+RPROP_LR = 0.1            # the proposal's optimizer: Rprop, lr 0.1, full batch
+TUNED_LR = 1e-3           # the tuned BP baseline: Xavier init + Adam with this learning rate
+
+TITLES = {"bp": "MLP Classifier Landscape (BP)", "bp-tuned": "MLP Classifier Landscape (tuned BP: Xavier + Adam)",
+          "rai": "RAI MLP Classifier Landscape"}
+
+
+@dataclass
+class RunResult:
+    """One run: what ``summary.json`` and the printed table hold, plus the model and history."""
+    experiment: str
+    method: str
+    iters: int
+    seconds: float
+    it_per_s: float
+    relaxed_loss: float | None
+    chained_loss: float
+    train_acc: float
+    test_acc: float
+    identity_gap: float | None
+    seed: int
+    optimizer: str
+    init: str
+    device: str
+    model: Sequential = field(repr=False)
+    history: History = field(repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def summary(self) -> dict[str, Any]:
+        keys = ("experiment", "method", "iters", "seconds", "it_per_s", "relaxed_loss", "chained_loss",
+                "train_acc", "test_acc", "identity_gap", "seed", "optimizer", "init", "device")
+        out = {k: getattr(self, k) for k in keys}
+        out.update(self.extra)
+        return out
+
+
+def build(experiment: str, seed: int, init: str = "uniform", dtype: Any = None) -> Sequential:
+    """The experiment's network with its initial weights drawn from ``seed``."""
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; choose from {sorted(EXPERIMENTS)}")
+    spec = EXPERIMENTS[experiment]
+    return mlp(spec["sizes"], spec["activation"], "sigmoid", init=init, seed=seed, dtype=dtype)
+
+
+def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
+        progress: bool = False, record_every: int | None = None, dataset: data.Dataset | None = None,
+        **rai_options: Any) -> RunResult:
+    """Train one network of ``experiment`` with ``method`` ("bp", "bp-tuned" or "rai")."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    dataset = dataset or data.moons()
+    record_every = record_every or max(1, iters // 100)
+    init, optimizer_name = ("xavier", f"Adam(lr={TUNED_LR})") if method == "bp-tuned" \
+        else ("uniform", f"Rprop(lr={RPROP_LR})")
+    model = build(experiment, seed, init)
+    loss = BCE()
+    start = time.perf_counter()
+    relaxed_loss = identity_gap = None
+    if method == "rai":
+        trainer = RAI(model, dataset.X_train, dataset.y_train, loss, **rai_options)
+        optimizer = Rprop(trainer.parameters(), lr=RPROP_LR)
+        history: History = trainer.fit(optimizer, iters, X_val=dataset.X_test, y_val=dataset.y_test,
+                                       record_every=record_every, progress=progress)
+        relaxed_loss = history.last("relaxed_loss")
+        identity_gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else 0.0
+    else:
+        optimizer = Adam(model.parameters(), lr=TUNED_LR) if method == "bp-tuned" \
+            else Rprop(model.parameters(), lr=RPROP_LR)
+        history = fit(model, loss, optimizer, dataset.X_train, dataset.y_train, iters=iters,
+                      X_val=dataset.X_test, y_val=dataset.y_test, record_every=record_every, progress=progress)
+    backend.synchronize()
+    seconds = time.perf_counter() - start
+    train = evaluate(model, loss, dataset.X_train, dataset.y_train)
+    test = evaluate(model, loss, dataset.X_test, dataset.y_test)
+    return RunResult(experiment, method, iters, round(seconds, 3), round(iters / max(seconds, 1e-9), 2),
+                     relaxed_loss, train["loss"], train["accuracy"], test["accuracy"], identity_gap,
+                     seed, optimizer_name, init, backend.device_name(), model, history)
+
+
+def methods_for(experiment: str, choice: str) -> list[str]:
+    """``--method bp|rai|both`` -> the runs to make (deep BP always brings its tuned baseline)."""
+    if choice not in ("bp", "rai", "both"):
+        raise ValueError(f"method must be bp, rai or both, got {choice!r}")
+    bp = ["bp", "bp-tuned"] if experiment == "deep" else ["bp"]
+    return {"bp": bp, "rai": ["rai"], "both": bp + ["rai"]}[choice]
+
+
+def format_table(results: list[RunResult]) -> str:
+    """The summary as a plain-text table (relaxed and chained loss side by side)."""
+    def num(v: float | None, fmt: str) -> str:
+        return "-" if v is None else format(v, fmt)
+    head = (f"{'experiment':<10} {'method':<9} {'iters':>6} {'seconds':>8} {'it/s':>7} {'relaxed':>10} "
+            f"{'chained':>10} {'train acc':>9} {'test acc':>9} {'id gap':>10}")
+    rows = [head, "-" * len(head)]
+    for r in results:
+        rows.append(f"{r.experiment:<10} {r.method:<9} {r.iters:>6} {r.seconds:>8.1f} {r.it_per_s:>7.1f} "
+                    f"{num(r.relaxed_loss, '10.3e')} {r.chained_loss:>10.4g} {r.train_acc:>9.3f} "
+                    f"{r.test_acc:>9.3f} {num(r.identity_gap, '10.3e')}")
+    return "\n".join(rows)
+
+
+def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
+              out: str | Path = "runs", progress: bool = True, echo: bool = True) -> list[RunResult]:
+    """Run the experiment's methods, write landscapes, the side-by-side figure and summary.json."""
+    from . import plot
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = data.moons()
+    results = []
+    for name in methods_for(experiment, method):
+        if echo:
+            print(f"[{experiment}] training {name} for {iters} iterations (seed {seed}) ...", flush=True)
+        result = run(experiment, name, iters=iters, seed=seed, progress=progress, dataset=dataset)
+        results.append(result)
+        fig = plot.landscape(result.model, dataset.X_train, dataset.y_train,
+                             title=f"{TITLES[name]}\n{experiment}, {iters} iterations: "
+                                   f"train acc {result.train_acc:.2f}, test acc {result.test_acc:.3f}")
+        plot.save(fig, out / f"{experiment}-{name}-landscape.png")
+    by_method = {r.method: r for r in results}
+    if "bp" in by_method and "rai" in by_method:
+        panels = [(by_method["bp"].model, TITLES["bp"]), (by_method["rai"].model, TITLES["rai"])]
+        plot.save(plot.side_by_side(panels, dataset.X_train, dataset.y_train),
+                  out / f"{experiment}-bp-vs-rai.png")
+    summary_path = out / "summary.json"
+    summary_path.write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
+    if echo:
+        print(format_table(results))
+        print(f"wrote {out}/ (landscapes, summary.json)")
+    return results

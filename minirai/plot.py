@@ -1,0 +1,268 @@
+"""Pictures of a run: decision landscapes, loss and accuracy curves, identity gaps per cut.
+
+Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
+New figures are plain ``Figure`` objects, not registered with pyplot, so they do not pile
+up in pyplot's figure list and are not shown twice in a notebook. The caller saves them
+(:func:`save` writes a PNG and closes the figure) or displays them (a Figure is shown when
+it is the last expression of a notebook cell). Functions that take ``ax`` draw into an
+existing Axes instead and return that Axes' figure.
+
+Arrays from the engine may live on a GPU; they reach matplotlib only through
+:func:`minirai.backend.to_numpy`. The backend is never forced here: set ``MPLBACKEND=Agg``
+(or call ``matplotlib.use("Agg")``) for headless runs.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from . import backend
+from .network import Sequential
+from .train import History
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+Array = Any
+
+
+# -- the landscape ------------------------------------------------------------------------------
+def decision_grid(model: Sequential, bounds: tuple[float, float] = (-3, 3),
+                  resolution: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate a 2-input model on a square grid in one batched chained forward pass.
+
+    Args:
+        model: a network with 2 inputs. It runs in eval mode; its previous mode is restored.
+        bounds: ``(low, high)`` of both axes.
+        resolution: grid points per axis.
+
+    Returns:
+        ``(xx, yy, values)``, NumPy arrays of shape ``(resolution, resolution)`` as from
+        ``np.meshgrid`` (``xx[i, j]`` is the j-th x, ``yy[i, j]`` the i-th y). ``values`` is
+        output column 0 for a one-output model, else the predicted class (argmax).
+    """
+    low, high = (float(b) for b in bounds)
+    if not low < high:
+        raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
+    if not isinstance(resolution, (int, np.integer)) or resolution < 2:
+        raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+    if model.in_features not in (None, 2):
+        raise ValueError(f"decision_grid needs a model with 2 inputs, this one takes {model.in_features}")
+    axis = np.linspace(low, high, resolution)
+    xx, yy = np.meshgrid(axis, axis)
+    grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    was_training = model.training
+    model.eval()
+    try:
+        out = backend.to_numpy(model.forward(backend.to_device(grid.astype(model.dtype))))
+    finally:
+        if was_training:
+            model.train()
+    out = out.reshape(len(grid), -1)
+    values = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1)
+    return xx, yy, values.reshape(resolution, resolution)
+
+
+def landscape(model: Sequential, X: Array, y: Array, title: str = "Classifier Landscape",
+              ax: Axes | None = None, bounds: tuple[float, float] = (-3, 3), resolution: int = 100) -> Figure:
+    """The model's output over a square, with the training points on top.
+
+    Args:
+        model: a 2-input network (see :func:`decision_grid`).
+        X: inputs, shape (N, 2), on any device.
+        y: class labels, shape (N,) or (N, 1), on any device.
+        title: the Axes title.
+        ax: draw into this Axes (and its figure) instead of a new 10 x 8 inch figure.
+        bounds, resolution: the grid, as in :func:`decision_grid`.
+
+    Returns:
+        The figure drawn into (the caller saves or closes it).
+    """
+    fig, ax = _figure_and_axes(ax, figsize=(10, 8))
+    xx, yy, values = decision_grid(model, bounds, resolution)
+    X_np = backend.to_numpy(X)
+    labels = backend.to_numpy(y).reshape(-1)
+    classes = np.issubdtype(values.dtype, np.integer)   # argmax of several outputs
+    # predicted classes and labels share one colour scale; a function value has its own, as in the proposal
+    norm = Normalize(0, max(int(values.max()), int(labels.max()), 1)) if classes else None
+    mesh = ax.pcolormesh(xx, yy, values, cmap="viridis", norm=norm, alpha=0.7, shading="nearest")
+    colorbar = fig.colorbar(mesh, ax=ax, label="Predicted class" if classes else "Function Value")
+    if classes:
+        colorbar.locator = MaxNLocator(integer=True)
+        colorbar.update_ticks()
+    points = ax.scatter(X_np[:, 0], X_np[:, 1], c=labels, cmap="viridis", norm=norm, edgecolors="k", s=80,
+                        alpha=0.8)
+    ax.legend(*points.legend_elements(), title="Classes", loc="upper right")
+    ax.set(xlabel="X", ylabel="Y", title=title)
+    return fig
+
+
+def side_by_side(panels: Sequence[tuple[Sequential, str]], X: Array, y: Array, suptitle: str | None = None,
+                 bounds: tuple[float, float] = (-3, 3), resolution: int = 100) -> Figure:
+    """Landscapes of several models in one row, e.g. ``[(bp_model, "MLP"), (rai_model, "RAI MLP")]``.
+
+    Args:
+        panels: ``(model, title)`` pairs, drawn left to right.
+        X, y: the training points shown in every panel.
+        suptitle: a title over the whole row.
+        bounds, resolution: the grid, as in :func:`decision_grid`.
+
+    Returns:
+        A new figure (the caller saves or closes it).
+    """
+    if not panels:
+        raise ValueError("side_by_side needs at least one (model, title) pair")
+    fig = Figure(figsize=(9 * len(panels), 7.5), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (model, title) in zip(axes, panels):
+        landscape(model, X, y, title=title, ax=ax, bounds=bounds, resolution=resolution)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize="x-large")
+    return fig
+
+
+# -- training curves -----------------------------------------------------------------------------
+#: (history key, line style, legend name) drawn on the loss panel and on the accuracy panel
+LOSS_LINES = (("relaxed_loss", "--", "relaxed"), ("output_loss", ":", "output"), ("val_loss", "-.", "held-out"))
+ACC_LINES = (("val_acc", "--", "held-out"),)
+
+
+def loss_curves(histories: Mapping[str, History] | History, ax: Axes | Sequence[Axes] | None = None,
+                title: str = "Training curves") -> Figure:
+    """Losses (log scale, left) and accuracies (right) of one or several runs against the step.
+
+    Each run has one colour. Its chained loss (``chained_loss``, or ``train_loss`` for a
+    backprop run) is solid; an RAI run adds ``relaxed_loss`` dashed and ``output_loss``
+    dotted; ``val_loss`` is dash-dotted. The accuracy panel shows ``chained_acc`` (or
+    ``train_acc``) solid and ``val_acc`` dashed.
+
+    Args:
+        histories: ``{run name: History}``; a single History is named "run".
+        ax: None for a new two-panel figure; a pair of Axes (losses, accuracies); or one
+            Axes, which gets the losses only.
+        title: the figure title (the Axes title when a single Axes is given).
+
+    Returns:
+        The figure drawn into (the caller saves or closes it).
+    """
+    if isinstance(histories, History):
+        histories = {"run": histories}
+    if not histories:
+        raise ValueError("loss_curves needs at least one history")
+    if ax is None:
+        fig = Figure(figsize=(14, 5.5), layout="constrained")
+        loss_ax, acc_ax = fig.subplots(1, 2)
+        fig.suptitle(title)
+    elif hasattr(ax, "plot"):      # one Axes: the losses only
+        loss_ax, acc_ax, fig = ax, None, ax.figure
+    else:                          # a pair of Axes
+        loss_ax, acc_ax = ax
+        fig = loss_ax.figure
+        fig.suptitle(title)
+    colours = [f"C{i % 10}" for i in range(len(histories))]
+    for colour, (name, history) in zip(colours, histories.items()):
+        chained = "chained" if "chained_loss" in history else "train"
+        _curve(loss_ax, history, f"{chained}_loss", "-", colour, f"{name}: {chained} loss", positive=True)
+        for key, style, what in LOSS_LINES:
+            _curve(loss_ax, history, key, style, colour, f"{name}: {what} loss", positive=True)
+        if acc_ax is not None:
+            _curve(acc_ax, history, f"{chained}_acc", "-", colour, f"{name}: {chained} accuracy")
+            for key, style, what in ACC_LINES:
+                _curve(acc_ax, history, key, style, colour, f"{name}: {what} accuracy")
+    loss_ax.set(yscale="log", xlabel="step", ylabel="loss", title="Loss" if acc_ax is not None else title)
+    _finish(loss_ax)
+    if acc_ax is not None:
+        acc_ax.set(xlabel="step", ylabel="accuracy", title="Accuracy")
+        _finish(acc_ax, empty="no accuracy recorded\n(not a classification loss)")
+    return fig
+
+
+def identity_gap_curves(history: History, ax: Axes | None = None,
+                        title: str = "Identity gap per cut") -> Figure:
+    """The identity gap mean (o_s - Z_{s+1})² of every cut over training, on a log scale.
+
+    Each cut is a thin line coloured by its index (1 = the cut nearest the input; colour bar
+    "cut index"); the mean over cuts is a thick black line. Gaps that are exactly 0 (every
+    gap at step 0, where the tables are a chained forward pass) are left out of the log plot.
+
+    Args:
+        history: an :class:`minirai.rai.RAIHistory` (``history["identity_gap"]`` is records x cuts).
+        ax: draw into this Axes instead of a new 10 x 6 inch figure.
+        title: the Axes title.
+
+    Returns:
+        The figure drawn into (the caller saves or closes it).
+    """
+    gaps = np.asarray(history["identity_gap"], dtype=np.float64)
+    steps = history["step"]
+    if gaps.ndim != 2 or gaps.shape[1] == 0:
+        raise ValueError(f"identity_gap_curves needs a history of a run with cuts; identity_gap has shape {gaps.shape}")
+    fig, ax = _figure_and_axes(ax, figsize=(10, 6))
+    n_cuts = gaps.shape[1]
+    norm = Normalize(vmin=1, vmax=max(n_cuts, 2))
+    mapper = ScalarMappable(norm=norm, cmap="viridis")
+    width = 0.6 if n_cuts > 20 else 1.2
+    for cut in range(n_cuts):
+        ax.plot(steps, _positive(gaps[:, cut]), color=mapper.to_rgba(cut + 1), lw=width, alpha=0.8)
+    ax.plot(steps, _positive(gaps.mean(axis=1)), color="black", lw=3, label=f"mean over {n_cuts} cuts")
+    colorbar = fig.colorbar(mapper, ax=ax, label="cut index")
+    colorbar.locator = MaxNLocator(integer=True)
+    colorbar.update_ticks()
+    ax.set(yscale="log", xlabel="step", ylabel=r"identity gap  $\mathrm{mean}\,(o_s - Z_{s+1})^2$", title=title)
+    _finish(ax, empty="no positive identity gap recorded yet")
+    return fig
+
+
+# -- saving --------------------------------------------------------------------------------------
+def save(fig: Figure, path: str | os.PathLike) -> None:
+    """Write ``fig`` to ``path`` (format from the suffix, 100 dpi, tight box) and close it.
+
+    Parent directories are created as needed.
+    """
+    import matplotlib.pyplot as plt
+
+    parent = os.path.dirname(os.fspath(path))
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _positive(values: np.ndarray) -> np.ndarray:
+    """``values`` with entries <= 0 (and NaN) replaced by NaN, so a log axis skips them."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(values > 0, values, np.nan)
+
+
+def _curve(ax: Axes, history: History, key: str, style: str, colour: str, label: str,
+           positive: bool = False) -> None:
+    """Plot ``history[key]`` against the step if it holds any finite value."""
+    if key not in history:
+        return
+    values = _positive(history[key]) if positive else history[key]
+    if np.isfinite(values).any():
+        ax.plot(history["step"], values, style, color=colour, label=label, lw=1.8)
+
+
+def _finish(ax: Axes, empty: str = "nothing recorded") -> None:
+    """Grid and legend, or a note in the middle when nothing was drawn."""
+    if not any(np.isfinite(np.asarray(line.get_ydata(), dtype=np.float64)).any() for line in ax.lines):
+        ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, color="0.4")
+        return
+    ax.grid(True, which="major", alpha=0.3)
+    if any(not line.get_label().startswith("_") for line in ax.lines):
+        ax.legend(fontsize="small")

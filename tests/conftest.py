@@ -1,0 +1,47 @@
+"""Shared fixtures: run tests on every array backend, and keep NumPy the default otherwise.
+
+* ``xp`` is parametrised over ``numpy`` (always), the CuPy-like stand-in ``fake_device``
+  (always; see ``tests/fake_device.py``) and ``cupy`` (only where ``gpu_available()``).
+  It makes that module the active backend and restores NumPy afterwards.
+* Every test starts and ends on NumPy (``set_device("cpu")``), so a test that fails
+  half-way on a device cannot leak its backend into the next one, and ``MINIRAI_DEVICE=auto``
+  on a GPU machine does not silently move the NumPy-only tests to CuPy.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")   # plots in tests never open a window
+
+import numpy as np
+import pytest
+
+import fake_device
+from minirai import backend
+
+
+def _backend_params() -> list:
+    params = [pytest.param(np, id="numpy"), pytest.param(fake_device, id="fake_device")]
+    if backend.gpu_available():
+        import cupy  # noqa: PLC0415 - only where a GPU answers
+        params.append(pytest.param(cupy, id="cupy"))
+    return params
+
+
+BACKENDS = _backend_params()
+
+
+@pytest.fixture(autouse=True)
+def _numpy_by_default():
+    """Each test starts on NumPy and leaves NumPy active, whatever it did in between."""
+    backend.set_device("cpu")
+    yield
+    backend.set_device("cpu")
+
+
+@pytest.fixture(params=BACKENDS)
+def xp(request):
+    """The active array module for this test: numpy, fake_device, or cupy (with a GPU)."""
+    backend.use_module(request.param)
+    yield request.param
+    backend.set_device("cpu")

@@ -1,0 +1,206 @@
+"""minirai.plot: every picture renders from real runs, and the landscape grid is one batched forward."""
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import minirai  # noqa: E402
+from minirai import backend, data, plot  # noqa: E402
+from minirai.rai import RAI  # noqa: E402
+from minirai.train import History, fit  # noqa: E402
+
+MIN_BYTES = 5_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def numpy_backend():
+    """These tests compare with NumPy directly; the device tests below choose their own module."""
+    backend.set_device("cpu")
+    yield
+    backend.set_device("cpu")
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return data.moons(n_samples=20, n_test=5)
+
+
+@pytest.fixture
+def model():
+    return minirai.mlp([2, 8, 1], "relu", "sigmoid", seed=0)
+
+
+@pytest.fixture(scope="module")
+def rai_history(moons):
+    deep = minirai.mlp([2, 8, 8, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    r = RAI(deep, moons.X_train, moons.y_train, minirai.BCE())
+    history = r.fit(minirai.Rprop(r.parameters(), lr=0.1), iters=20, record_every=5, progress=False,
+                    X_val=moons.X_test, y_val=moons.y_test)
+    return history
+
+
+@pytest.fixture
+def bp_history():
+    history = History()
+    for step, loss in enumerate([0.7, 0.5, 0.3, 0.2, 0.15]):
+        history.record(step * 10, train_loss=loss, train_acc=0.5 + step / 10, val_loss=loss * 1.2, val_acc=0.5)
+    return history
+
+
+def saved(fig, tmp_path, name):
+    """Save ``fig`` as a PNG and return its size in bytes."""
+    assert isinstance(fig, Figure)
+    path = tmp_path / "sub" / f"{name}.png"    # save() creates parent directories
+    plot.save(fig, path)
+    assert path.exists()
+    return path.stat().st_size
+
+
+# -- decision_grid -----------------------------------------------------------------------------
+def test_decision_grid_is_one_batched_forward_over_the_square(model):
+    calls = []
+    forward = model.forward
+
+    def counting(x):
+        calls.append(tuple(x.shape))
+        return forward(x)
+
+    model.forward = counting
+    xx, yy, values = plot.decision_grid(model)
+    assert calls == [(100 * 100, 2)]
+    assert xx.shape == yy.shape == values.shape == (100, 100)
+    assert all(isinstance(a, np.ndarray) for a in (xx, yy, values))
+    for a in (xx, yy):
+        assert a.min() == -3 and a.max() == 3
+    np.testing.assert_array_equal(xx[0], np.linspace(-3, 3, 100))
+    np.testing.assert_array_equal(yy[:, 0], np.linspace(-3, 3, 100))
+
+
+def test_decision_grid_values_match_a_direct_forward(model):
+    xx, yy, values = plot.decision_grid(model, bounds=(-2, 1), resolution=30)
+    assert xx.min() == -2 and xx.max() == 1
+    rows, cols = np.array([0, 5, 17, 29]), np.array([29, 0, 11, 3])
+    points = np.stack([xx[rows, cols], yy[rows, cols]], axis=1).astype(model.dtype)
+    direct = model.forward(points)[:, 0]
+    np.testing.assert_allclose(values[rows, cols], direct, rtol=1e-5, atol=1e-6)
+
+
+def test_decision_grid_uses_eval_mode_and_restores_it(model):
+    modes = []
+    forward = model.forward
+    model.forward = lambda x: (modes.append(model.training), forward(x))[1]
+    model.train()
+    plot.decision_grid(model, resolution=5)
+    assert modes == [False] and model.training
+    model.eval()
+    plot.decision_grid(model, resolution=5)
+    assert not model.training
+
+
+def test_decision_grid_takes_the_argmax_class_of_several_outputs():
+    model = minirai.mlp([2, 8, 3], "relu", None, seed=0)
+    xx, yy, values = plot.decision_grid(model, resolution=20)
+    assert np.issubdtype(values.dtype, np.integer) and set(np.unique(values)) <= {0, 1, 2}
+    direct = model.forward(np.stack([xx.ravel(), yy.ravel()], axis=1).astype(model.dtype))
+    np.testing.assert_array_equal(values.ravel(), direct.argmax(axis=1))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"bounds": (3, -3)}, "low < high"), ({"resolution": 1}, "resolution"), ({"resolution": 2.5}, "resolution"),
+])
+def test_decision_grid_rejects_bad_arguments(model, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot.decision_grid(model, **kwargs)
+
+
+def test_decision_grid_needs_two_inputs():
+    with pytest.raises(ValueError, match="2 inputs"):
+        plot.decision_grid(minirai.mlp([3, 4, 1]))
+
+
+# -- pictures ------------------------------------------------------------------------------------
+def test_landscape_renders(model, moons, tmp_path):
+    fig = plot.landscape(model, moons.X_train, moons.y_train, title="MLP Classifier Landscape")
+    ax = fig.axes[0]
+    assert ax.get_title() == "MLP Classifier Landscape"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("X", "Y")
+    assert ax.get_legend().get_title().get_text() == "Classes"
+    assert fig.axes[1].get_ylabel() == "Function Value"       # the colour bar
+    assert saved(fig, tmp_path, "landscape") > MIN_BYTES
+
+
+def test_landscape_draws_into_a_given_axes(model, moons):
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot.landscape(model, moons.X_train, moons.y_train, ax=ax, resolution=20) is fig
+    assert ax.get_title() == "Classifier Landscape"
+
+
+def test_side_by_side_renders_one_panel_per_model(model, moons, tmp_path):
+    other = minirai.mlp([2, 8, 1], "relu", "sigmoid", seed=1)
+    fig = plot.side_by_side([(model, "MLP"), (other, "RAI MLP")], moons.X_train, moons.y_train, suptitle="moons")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["MLP", "RAI MLP"]
+    assert saved(fig, tmp_path, "side") > MIN_BYTES
+    with pytest.raises(ValueError):
+        plot.side_by_side([], moons.X_train, moons.y_train)
+
+
+def test_loss_curves_renders_backprop_and_rai_runs(bp_history, rai_history, tmp_path):
+    fig = plot.loss_curves({"BP": bp_history, "RAI": rai_history}, title="curves")
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_yscale() == "log" and loss_ax.get_xlabel() == "step"
+    labels = [line.get_label() for line in loss_ax.lines]
+    assert {"BP: train loss", "RAI: chained loss", "RAI: relaxed loss", "RAI: output loss"} <= set(labels)
+    styles = {line.get_label(): line.get_linestyle() for line in loss_ax.lines}
+    assert (styles["RAI: chained loss"], styles["RAI: relaxed loss"], styles["RAI: output loss"]) == ("-", "--", ":")
+    assert {"BP: train accuracy", "RAI: chained accuracy"} <= {line.get_label() for line in acc_ax.lines}
+    assert saved(fig, tmp_path, "loss") > MIN_BYTES
+
+
+def test_loss_curves_of_a_real_fit_and_a_single_axes(model, moons, tmp_path):
+    history = fit(model, minirai.BCE(), minirai.Adam(model.parameters(), lr=0.01), moons.X_train, moons.y_train,
+                  iters=10, record_every=2, progress=False)
+    assert len(plot.loss_curves(history).axes) == 2        # a lone History is one run
+    fig = Figure()
+    ax = fig.add_subplot()
+    assert plot.loss_curves({"BP": history}, ax=ax, title="one panel") is fig
+    assert ax.get_title() == "one panel" and len(fig.axes) == 1
+
+
+def test_identity_gap_curves_renders(rai_history, tmp_path):
+    gaps = rai_history["identity_gap"]
+    assert gaps.shape[0] == len(rai_history) and (gaps[0] == 0).all()     # step 0: exactly 0
+    fig = plot.identity_gap_curves(rai_history)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    assert len(ax.lines) == gaps.shape[1] + 1                             # every cut and the mean
+    assert fig.axes[1].get_ylabel() == "cut index"
+    assert saved(fig, tmp_path, "gap") > MIN_BYTES
+
+
+def test_identity_gap_curves_needs_cuts(bp_history):
+    with pytest.raises(KeyError):
+        plot.identity_gap_curves(bp_history)
+
+
+# -- device arrays reach matplotlib only through backend.to_numpy ------------------------------------
+def test_pictures_on_every_backend(xp, tmp_path):
+    """``xp`` (tests/conftest.py): numpy, the strict CuPy-like stand-in, and CuPy where a GPU answers."""
+    ds = data.moons(n_samples=20, n_test=5)
+    model = minirai.mlp([2, 8, 1], "relu", "sigmoid", seed=0)
+    assert backend.array_module(ds.X_train, model.parameters()[0][0]) is xp
+    xx, yy, values = plot.decision_grid(model, resolution=10)
+    assert all(type(a) is np.ndarray for a in (xx, yy, values)) and values.shape == (10, 10)
+    r = RAI(minirai.mlp([2, 8, 8, 1], "sigmoid", "sigmoid", seed=0), ds.X_train, ds.y_train, minirai.BCE())
+    history = r.fit(minirai.Rprop(r.parameters(), lr=0.1), iters=10, record_every=5, progress=False)
+    assert saved(plot.side_by_side([(model, "device")], ds.X_train, ds.y_train), tmp_path, "side") > MIN_BYTES
+    assert saved(plot.loss_curves({"RAI": history}), tmp_path, "loss") > MIN_BYTES
+    assert saved(plot.identity_gap_curves(history), tmp_path, "gap") > MIN_BYTES
