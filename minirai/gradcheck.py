@@ -8,6 +8,12 @@ and the relative error against the analytic gradient a_k is
 
     rel_k = |a_k - numeric_k| / max(|a_k|, |numeric_k|, floor)
 
+Central differences carry an absolute rounding noise of about 10·u·|f|/ε (u = 2.2e-16,
+float64's rounding unit) whatever the size of the entry. An error below that noise cannot
+be told from rounding, so the floor is ``noise / tol``: a tiny entry is judged against
+the noise, not against its own size (a correct 1e-10 entry off by 5e-13 is no false
+alarm, while 1e-7 computed as 2e-7 still fails by orders of magnitude).
+
 Layers and chains are checked through the scalar ``f = Σ y ⊙ G`` with a *random*
 upstream gradient ``G`` (with ones, a wrong transpose can hide), and the input
 gradient is checked as well as every parameter gradient (a wrong ``dx`` hides when
@@ -109,7 +115,9 @@ def check_gradients(f: Callable[[], float], arrays: dict[str, Array], analytic: 
         if a.dtype != np.float64:
             raise TypeError(f"gradcheck needs float64 arrays (float32 differences are noise); "
                             f"{name} is {a.dtype}")
-    rows = [compare(name, analytic[name], numeric_gradient(f, arrays[name], eps)) for name in arrays]
+    noise = 10 * np.finfo(np.float64).eps * abs(f()) / eps     # rounding noise of one difference
+    floor = max(1e-10, noise / tol)
+    rows = [compare(name, analytic[name], numeric_gradient(f, arrays[name], eps), floor) for name in arrays]
     result = GradcheckResult(rows, tol)
     if not result.ok:
         message = f"gradient check failed (tolerance {tol:g}):\n{result.table()}"

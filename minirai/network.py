@@ -11,12 +11,14 @@ RAI trainer cuts one chain into several Sequentials that share its layers.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from . import backend
 from .layers import ACTIVATIONS, Layer, Linear
+from .packing import Packed, Slot, pack
 
 Array = Any
 
@@ -32,6 +34,10 @@ class Sequential:
                 raise TypeError(f"Sequential: item {i} must be a minirai Layer, got {type(layer).__name__}")
         self.layers: list[Layer] = list(layers)
         self.training = True
+        self.packed: Packed | None = None
+        #: set gradients below the smallest normal float to 0 as they pass between layers (see
+        #: flush_subnormals); on by default because CPUs slow down ~50x on subnormal numbers
+        self.flush_subnormals = True
         check_widths(self.layers)
 
     # -- the chain --------------------------------------------------------------------------
@@ -52,6 +58,8 @@ class Sequential:
         for layer in reversed(self.layers):
             dy_in = dy
             dy = layer.backward(dy)
+            if self.flush_subnormals:
+                flush_subnormals(dy)
             for hook in layer.hooks:
                 hook(layer, "backward", dy_in, dy)
         return dy
@@ -63,8 +71,23 @@ class Sequential:
                 for i, layer in enumerate(self.layers) for key in layer.params]
 
     def parameters(self) -> list[tuple[Array, Array]]:
-        """``[(param, grad), ...]``: what an optimizer takes."""
+        """``[(param, grad), ...]``: what an optimizer takes (one flat pair after :meth:`pack`)."""
+        if self.packed is not None:
+            return [(self.packed.params, self.packed.grads)]
         return [(p, g) for _, p, g in self.named_parameters()]
+
+    def pack(self) -> Packed:
+        """Move all parameters into one flat array (see :mod:`minirai.packing`) for faster updates.
+
+        Each ``layer.params[...]`` becomes a view of that array, so everything reads the same;
+        :meth:`parameters` then returns the single flat ``(params, grads)`` pair.
+        """
+        self.packed = pack(self.slots())
+        return self.packed
+
+    def slots(self) -> list[Slot]:
+        """Where each parameter lives (for packing)."""
+        return [Slot(layer.params, layer.grads, key) for layer in self.layers for key in layer.params]
 
     def zero_grad(self) -> None:
         for layer in self.layers:
@@ -118,6 +141,23 @@ class Sequential:
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
 
+def flush_subnormals(a: Array) -> None:
+    """Set entries of ``a`` smaller in magnitude than the dtype's smallest normal number to 0.
+
+    In a deep sigmoid chain the backward gradient shrinks by ~4x per layer until it falls below
+    1.2e-38 (float32's smallest normal number). Below that, *subnormal* numbers keep a few
+    bits, and CPUs compute with them ~50x slower (a microcode assist per operation): a band of
+    layers full of them made a deep BP step 10x slower. Flushing them to 0 ("flush to zero",
+    as CPUs and GPUs do in fast-math modes) changes only values below 1.2e-38 (2.2e-308 in
+    float64). Turn it off with ``model.flush_subnormals = False`` for strict IEEE arithmetic.
+    """
+    xp = backend.array_module(a)
+    if backend.is_device_array(a):
+        return                           # GPUs compute subnormals at full speed
+    tiny = np.finfo(a.dtype).tiny
+    xp.copyto(a, 0, where=xp.abs(a) < tiny)
+
+
 def check_widths(layers: Sequence[Layer]) -> None:
     """Each layer with a fixed input width must receive the width of the previous one."""
     width, source = None, None
@@ -151,3 +191,20 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
         if name is not None:
             layers.append(ACTIVATIONS[name]())
     return Sequential(layers)
+
+
+@contextmanager
+def reusing_buffers(model: Sequential) -> Iterator[None]:
+    """Inside a training loop, let every layer write into the arrays of its last call.
+
+    Safe there because nothing keeps a layer's output beyond the step that made it; outside,
+    each forward returns fresh arrays again (see :meth:`minirai.layers.Layer.buffer`).
+    """
+    saved = [layer.reuse_buffers for layer in model.layers]
+    for layer in model.layers:
+        layer.reuse_buffers = True
+    try:
+        yield
+    finally:
+        for layer, value in zip(model.layers, saved):
+            layer.reuse_buffers = value

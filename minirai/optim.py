@@ -6,7 +6,10 @@ plain dicts of arrays, one per pair (``optimizer.state[i]["step_size"]``, ...), 
 learner can look at every number it keeps.
 
 Each rule is written once, as ``update(param, grad, state)`` for one array: that is
-what a learner reads, and what :meth:`Optimizer.step` runs for every pair.
+what a learner reads, and what :meth:`Optimizer.step` runs for every pair. Every rule is
+elementwise, so on the CPU a large array (say all of a packed model's parameters, see
+:meth:`minirai.network.Sequential.pack`) is updated in chunks that fit in the processor's
+cache: the same arithmetic, several times faster than passes over megabytes.
 """
 from __future__ import annotations
 
@@ -43,11 +46,21 @@ class Optimizer:
         """Apply the rule to one array, in place."""
         raise NotImplementedError
 
+    #: entries per chunk on the CPU (64K float32 = 256 KB: in L2 cache with room to spare)
+    chunk_size = 65536
+
     def step(self) -> None:
         """Update every parameter from its gradient."""
         self.steps += 1
         for (p, g), state in zip(self.pairs, self.state):
-            self.update(p, g, state)
+            if p.size <= self.chunk_size or backend.array_module(p) is not np or not _contiguous(p, g, state):
+                self.update(p, g, state)
+                continue
+            flat = [p.reshape(-1), g.reshape(-1)]
+            flat_state = {k: v.reshape(-1) for k, v in state.items()}
+            for start in range(0, p.size, self.chunk_size):
+                part = slice(start, start + self.chunk_size)
+                self.update(flat[0][part], flat[1][part], {k: v[part] for k, v in flat_state.items()})
 
     def zero_grad(self) -> None:
         for _, g in self.pairs:
@@ -56,6 +69,12 @@ class Optimizer:
     def __repr__(self) -> str:
         n = sum(int(p.size) for p, _ in self.pairs)
         return f"{type(self).__name__}(lr={self.lr}, {len(self.pairs)} arrays, {n} values, steps={self.steps})"
+
+
+def _contiguous(*arrays: Any) -> bool:
+    flat = [a for a in arrays if not isinstance(a, dict)] + [v for a in arrays if isinstance(a, dict)
+                                                              for v in a.values()]
+    return all(a.flags.c_contiguous for a in flat)
 
 
 class SGD(Optimizer):
@@ -115,12 +134,16 @@ class Adam(Optimizer):
         b1, b2 = self.betas
         m, v = state["m"], state["v"]
         m *= b1
-        m += (1 - b1) * grad
+        m += (1 - b1) * grad                      # m = β1 m + (1 - β1) g
         v *= b2
-        v += (1 - b2) * grad * grad
-        m_hat = m / (1 - b1 ** self.steps)
-        v_hat = v / (1 - b2 ** self.steps)
-        param -= self.lr * m_hat / (xp.sqrt(v_hat) + self.eps)
+        v += (1 - b2) * grad * grad               # v = β2 v + (1 - β2) g²
+        # p -= lr m̂ / (√v̂ + ε) with m̂ = m / (1 - β1^t), v̂ = v / (1 - β2^t)
+        denominator = xp.sqrt(v)
+        denominator *= 1 / (1 - b2 ** self.steps) ** 0.5
+        denominator += self.eps
+        xp.divide(m, denominator, out=denominator)
+        denominator *= self.lr / (1 - b1 ** self.steps)
+        param -= denominator
 
 
 class Rprop(Optimizer):
@@ -156,12 +179,19 @@ class Rprop(Optimizer):
         xp = backend.array_module(param)
         eta_minus, eta_plus = self.etas
         prev, step = state["prev_grad"], state["step_size"]
-        s = xp.sign(grad * prev)
-        factor = xp.where(s > 0, eta_plus, xp.where(s < 0, eta_minus, 1.0)).astype(step.dtype)
-        xp.clip(step * factor, *self.step_sizes, out=step)
-        grad = xp.where(s < 0, 0, grad).astype(grad.dtype)   # a sign flip: no move this step
-        param -= xp.sign(grad) * step
-        prev[...] = grad
+        agreement = grad * prev                                   # > 0 same sign, < 0 flipped
+        same, flipped = agreement > 0, agreement < 0
+        factor = agreement                                        # (reuse the array)
+        factor.fill(1)
+        xp.copyto(factor, eta_plus, where=same)                   # Δ ← Δ η+ where same direction
+        xp.copyto(factor, eta_minus, where=flipped)               # Δ ← Δ η- where it flipped
+        step *= factor
+        xp.clip(step, *self.step_sizes, out=step)
+        xp.copyto(prev, grad)                                     # g_prev ← g ...
+        xp.copyto(prev, 0, where=flipped)                         # ... but 0 where it flipped
+        direction = xp.sign(prev, out=factor)                     # (reuse the array again)
+        direction *= step
+        param -= direction                                        # p ← p - sign(g) Δ
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rprop": Rprop}

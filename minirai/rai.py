@@ -31,8 +31,10 @@ import numpy as np
 from . import backend
 from .layers import Activation, Layer, Linear
 from .losses import MSE, Loss
-from .network import Sequential
+from .network import Sequential, reusing_buffers
 from .optim import Optimizer
+from .packing import Packed, Slot, pack
+from .stacking import StackedGroup, find_groups, stacked_layer
 from .train import History, TrainingDiverged, _progress, evaluate, prepare_data
 
 Array = Any
@@ -111,17 +113,26 @@ class RAI:
     lam : λ, a number or a schedule ``step -> λ`` (see :func:`geometric`).
     reinit_period : if set, every ``reinit_period`` steps the tables are reset to a chained
         forward pass of the current weights.
+    stacked : ``"auto"`` (default) runs runs of identical blocks as one batched computation
+        (:mod:`minirai.stacking`); ``False`` forces the per-block loop, the reference.
+    packed : put weights and tables into one flat array (:mod:`minirai.packing`) so the
+        optimizer updates them in one sweep; required by the stacked path.
     """
 
     def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *,
                  cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
-                 lam: float | Schedule = 1.0, reinit_period: int | None = None) -> None:
+                 lam: float | Schedule = 1.0, reinit_period: int | None = None,
+                 stacked: bool | str = "auto", packed: bool = True) -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"RAI needs a Sequential model, got {type(model).__name__}")
         if not isinstance(loss, Loss):
             raise TypeError(f"RAI: loss must be a minirai Loss, got {type(loss).__name__}")
         if reinit_period is not None and (not isinstance(reinit_period, int) or reinit_period < 1):
             raise ValueError(f"reinit_period must be a positive integer or None, got {reinit_period!r}")
+        if stacked not in ("auto", True, False):
+            raise ValueError(f"stacked must be 'auto', True or False, got {stacked!r}")
+        if stacked is True and not packed:
+            raise ValueError("the stacked path needs packed=True (stacks are views of the packed array)")
         self.model, self.loss = model, loss
         self.X, self.y = prepare_data(model, loss, X, y)
         self.cuts = cut_positions(model, cuts)
@@ -135,15 +146,60 @@ class RAI:
         self.reinit_period = reinit_period
         self.steps = 0
         xp = backend.array_module(self.X)
-        # tables[s] is Z_{s+1}, the input of block s+1; gradients live beside them
-        self.tables: list[Array] = []
-        self.reinitialize_tables()
+        # tables[s] is Z_{s+1}, the input of block s+1 and the target of block s's hidden loss
+        self.tables: list[Array] = self.chained_activations(self.X)
         self.grad_tables = [xp.zeros_like(z) for z in self.tables]
         self.grad_tables_as_input: list[Array | None] = [None] * len(self.tables)
         self.grad_tables_as_target: list[Array | None] = [None] * len(self.tables)
         self.outputs: list[Array | None] = [None] * len(self.blocks)   # o_s of the last forward
         self.output_loss: Array | None = None
         self.hidden_values: list[Array | None] = [None] * len(self.cuts)
+        groups = find_groups(self.blocks, self.hidden_losses) if stacked and packed else []
+        if stacked is True and not groups:
+            raise ValueError("stacked=True but no run of identical blocks can be stacked")
+        self.packed = self._pack(groups) if packed else None
+        self.stacks = [self._stack(first, count) for first, count in groups]
+        # the order of work: a block index, or a StackedGroup standing for several blocks
+        in_stack = {s: g for g in self.stacks for s in range(g.first, g.first + g.count)}
+        self.units: list[int | StackedGroup] = []
+        for s in range(len(self.blocks)):
+            if s not in in_stack:
+                self.units.append(s)
+            elif s == in_stack[s].first:
+                self.units.append(in_stack[s])
+
+    # -- layout --------------------------------------------------------------------------------
+    def _pack(self, groups: list[tuple[int, int]]) -> Packed:
+        """Pack weights (stacked blocks' weights side by side) and then all tables."""
+        slots: list[Slot] = []
+        self._stack_slot: dict[tuple[int, int, str], int] = {}
+        for first, count in groups:
+            for j, layer in enumerate(self.blocks[first].layers):
+                for key in layer.params:
+                    self._stack_slot[(first, j, key)] = len(slots)
+                    slots += [Slot(self.blocks[s].layers[j].params, self.blocks[s].layers[j].grads, key)
+                              for s in range(first, first + count)]
+        placed = {id(slot.value) for slot in slots}
+        slots += [slot for slot in self.model.slots() if id(slot.value) not in placed]
+        self._first_table_slot = len(slots)
+        slots += [Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]
+        return pack(slots)
+
+    def _stack(self, first: int, count: int) -> StackedGroup:
+        packed = self.packed
+        layers = []
+        for j, template in enumerate(self.blocks[first].layers):
+            params, grads = {}, {}
+            for key, value in template.params.items():
+                slot = self._stack_slot[(first, j, key)]
+                # a bias (D,) becomes (G, 1, D) so it broadcasts over the N rows of each block
+                shape = (count,) + ((1,) + value.shape if value.ndim == 1 else value.shape)
+                params[key] = packed.view(packed.params, slot, count).reshape(shape)
+                grads[key] = packed.view(packed.grads, slot, count).reshape(shape)
+            layers.append(stacked_layer(template, params, grads))
+        t = self._first_table_slot + first - 1
+        return StackedGroup(first, count, layers, packed.view(packed.params, t, count + 1),
+                            packed.view(packed.grads, t, count + 1))
 
     # -- tables ----------------------------------------------------------------------------------
     def chained_activations(self, X: Array) -> list[Array]:
@@ -157,15 +213,16 @@ class RAI:
 
     def reinitialize_tables(self) -> None:
         """Set every table to the chained forward pass of the training inputs (in place)."""
-        fresh = self.chained_activations(self.X)
-        if not self.tables:
-            self.tables = fresh
-            return
-        for table, value in zip(self.tables, fresh):
+        for table, value in zip(self.tables, self.chained_activations(self.X)):
             table[...] = value
 
     def parameters(self) -> list[tuple[Array, Array]]:
-        """Weights and tables with their gradients: what the optimizer updates together."""
+        """Weights and tables with their gradients: what the optimizer updates together.
+
+        One flat ``(params, grads)`` pair when packed; :meth:`named_parameters` lists each array.
+        """
+        if self.packed is not None:
+            return [(self.packed.params, self.packed.grads)]
         return self.model.parameters() + list(zip(self.tables, self.grad_tables))
 
     def named_parameters(self) -> list[tuple[str, Array, Array]]:
@@ -180,33 +237,58 @@ class RAI:
     def forward(self) -> Array:
         """Every block on its own input; returns the relaxed loss (a 0-d array)."""
         lam = self.lam(self.steps)
-        total = 0.0
-        for s, block in enumerate(self.blocks):
-            self.outputs[s] = block.forward(self.block_input(s))
-        for s, hidden in enumerate(self.hidden_losses):
-            self.hidden_values[s] = hidden.forward(self.outputs[s], self.tables[s])
-            total = total + lam * self.hidden_values[s]
+        hidden_total = 0.0
+        for unit in self.units:
+            if isinstance(unit, StackedGroup):
+                values = unit.forward()
+                hidden_total = hidden_total + values.sum()
+                for k in range(unit.count):
+                    self.outputs[unit.first + k] = unit.output[k]
+                    self.hidden_values[unit.first + k] = values[k]
+                continue
+            s = unit
+            self.outputs[s] = self.blocks[s].forward(self.block_input(s))
+            if s < len(self.hidden_losses):
+                self.hidden_values[s] = self.hidden_losses[s].forward(self.outputs[s], self.tables[s])
+                hidden_total = hidden_total + self.hidden_values[s]
         self.output_loss = self.loss.forward(self.outputs[-1], self.y)
-        self.relaxed_loss = self.output_loss + total
+        self.relaxed_loss = self.output_loss + lam * hidden_total
         return self.relaxed_loss
 
     def backward(self) -> None:
-        """Fill every weight gradient and every table gradient (after :meth:`forward`)."""
+        """Fill every weight gradient and every table gradient (after :meth:`forward`).
+
+        dL/dZ_s gets two parts, both kept for inspection: ``grad_tables_as_input[s-1]`` from
+        block s's backward, ``grad_tables_as_target[s]`` = λ ∂L_h/∂Z from the hidden loss.
+        """
         lam = self.lam(self.steps)
-        last = len(self.blocks) - 1
-        for s in range(last, -1, -1):
-            if s == last:
+        self._zero_table_grads()
+        for unit in reversed(self.units):
+            if isinstance(unit, StackedGroup):
+                unit.backward(lam)
+                for k in range(unit.count):
+                    self.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
+                    self.grad_tables_as_target[unit.first + k] = unit.as_target[k]
+                continue
+            s = unit
+            if s == len(self.blocks) - 1:
                 d_output = self.loss.backward()
             else:
                 hidden = self.hidden_losses[s]
                 d_output = lam * hidden.backward()
                 self.grad_tables_as_target[s] = lam * hidden.grad_target
+                self.grad_tables[s] += self.grad_tables_as_target[s]
             d_input = self.blocks[s].backward(d_output)
             if s > 0:
                 self.grad_tables_as_input[s - 1] = d_input
-        for k, grad in enumerate(self.grad_tables):       # dZ = as input + as target, in place
-            grad[...] = self.grad_tables_as_input[k]
-            grad += self.grad_tables_as_target[k]
+                self.grad_tables[s - 1] += d_input
+
+    def _zero_table_grads(self) -> None:
+        if self.packed is not None and self.tables:   # all table gradients: one contiguous range
+            self.packed.grads[self.packed.offsets[self._first_table_slot]:].fill(0)
+        else:
+            for grad in self.grad_tables:
+                grad.fill(0)
 
     # -- training ---------------------------------------------------------------------------------
     def step(self, optimizer: Optimizer) -> float:
@@ -232,22 +314,32 @@ class RAI:
         return f"the output loss became {backend.to_float(self.output_loss)}"
 
     def identity_gaps(self) -> np.ndarray:
-        """Per cut, mean (o_s - Z_{s+1})²: how far block s's output is from the next table."""
-        return np.array([backend.to_float(((o - z) ** 2).mean())
-                         for o, z in zip(self.outputs[:-1], self.tables)])
+        """Per cut, mean (o_s - Z_{s+1})²: how far block s's output is from the next table.
+
+        With the default MSE hidden loss this is the hidden loss itself (before λ).
+        """
+        if not self.cuts:
+            return np.zeros(0)
+        xp = backend.array_module(self.X)
+        gaps = [value if type(hidden) is MSE else ((o - z) ** 2).mean()
+                for value, hidden, o, z in zip(self.hidden_values, self.hidden_losses, self.outputs, self.tables)]
+        return backend.to_numpy(xp.stack([xp.asarray(g) for g in gaps])).astype(np.float64)
 
     def metrics(self, X_val: Array | None = None, y_val: Array | None = None) -> dict[str, Any]:
         """Relaxed and chained losses, per-cut hidden losses and identity gaps, now."""
         self.forward()
-        chained = evaluate(self.model, self.loss, self.X, self.y)
+        xp = backend.array_module(self.X)
+        hidden = (backend.to_numpy(xp.stack([xp.asarray(v) for v in self.hidden_values])).astype(np.float64)
+                  if self.cuts else np.zeros(0))
         values: dict[str, Any] = {
             "relaxed_loss": backend.to_float(self.relaxed_loss),
             "output_loss": backend.to_float(self.output_loss),
-            "hidden_loss": np.array([backend.to_float(v) for v in self.hidden_values]),
-            "identity_gap": self.identity_gaps(),
+            "hidden_loss": hidden,
+            "identity_gap": self.identity_gaps(),    # before the chained pass below reuses buffers
             "lam": self.lam(self.steps),
-            "chained_loss": chained["loss"], "chained_acc": chained["accuracy"],
         }
+        chained = evaluate(self.model, self.loss, self.X, self.y)
+        values.update(chained_loss=chained["loss"], chained_acc=chained["accuracy"])
         if X_val is not None:
             held_out = evaluate(self.model, self.loss, X_val, y_val)
             values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
@@ -278,9 +370,16 @@ class RAI:
                                 acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
                                 refresh=False)
 
-        if self.steps == 0 or len(history) == 0:
-            record()
-        for _ in range(iters):
+        with reusing_buffers(self.model):
+            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback)
+        if bar is not None:
+            bar.close()
+        return history
+
+    def _fit_loop(self, optimizer: Optimizer, iters: int, record_every: int, record: Callable[[], None],
+                  bar: Any, history: "RAIHistory", callback: Callable[[int, "RAI"], None] | None) -> None:
+        record()
+        for i in range(iters):
             try:
                 self.step(optimizer)
             except FloatingPointError as error:
@@ -290,13 +389,10 @@ class RAI:
                                        f"up to step {self.steps} is kept in the exception", history) from None
             if callback is not None:
                 callback(self.steps, self)
-            if self.steps % record_every == 0 or _ == iters - 1:
+            if self.steps % record_every == 0 or i == iters - 1:
                 record()
             if bar is not None:
                 bar.update(1)
-        if bar is not None:
-            bar.close()
-        return history
 
 
 class RAIHistory(History):

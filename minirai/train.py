@@ -19,7 +19,7 @@ import numpy as np
 
 from . import backend
 from .losses import Loss
-from .network import Sequential
+from .network import Sequential, reusing_buffers
 from .optim import Optimizer
 from .validate import check_inputs, check_same_dtype, check_targets
 
@@ -131,8 +131,8 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     """Train ``model`` by chained backprop for ``iters`` optimizer steps.
 
     ``batch_size=None`` is full batch; otherwise each epoch visits a fresh permutation of
-    the examples (seeded by ``seed``). Every ``record_every`` steps, and after the last,
-    the history gets ``loss`` (the step's batch loss), ``train_loss``/``train_acc`` (the
+    the examples (seeded by ``seed``). At step 0 (before training), every ``record_every``
+    steps and after the last, the history gets ``loss`` (the step's batch loss), ``train_loss``/``train_acc`` (the
     network as it predicts, on all training examples) and ``val_loss``/``val_acc``
     when a held-out set is given. A NaN or inf loss stops with :class:`TrainingDiverged`.
     """
@@ -145,7 +145,6 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     X, y = prepare_data(model, loss, X, y)
     if X_val is not None:
         X_val, y_val = prepare_data(model, loss, X_val, y_val, name="_val")
-    xp = backend.array_module(X)
     history = History()
     rng = np.random.default_rng(seed)
     batch_iter = batches(X.shape[0], batch_size, shuffle, rng)
@@ -162,7 +161,20 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if v is not None}, refresh=False)
 
     model.train()
-    batch_loss = None
+    record(0, None)
+    try:
+        with reusing_buffers(model):
+            _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history, callback)
+    finally:
+        if bar is not None:
+            bar.close()
+    return history
+
+
+def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, iters: int,
+               batch_iter: Any, record_every: int, record: Callable[[int, float | None], None], bar: Any,
+               history: History, callback: Callable[[int, Sequential], None] | None) -> None:
+    xp = backend.array_module(X)
     for step in range(1, iters + 1):
         index = next(batch_iter)
         Xb, yb = (X, y) if index is None else (X[xp.asarray(index)], y[xp.asarray(index)])
@@ -178,11 +190,6 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
             record(step, batch_loss)
         if bar is not None:
             bar.update(1)
-    if iters == 0:
-        record(0, None)
-    if bar is not None:
-        bar.close()
-    return history
 
 
 def _progress(total: int, enabled: bool):

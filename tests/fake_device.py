@@ -78,6 +78,8 @@ def _wrap(x: Any, originals: dict) -> Any:
 def _call(fn: Any, args: tuple, kwargs: dict, strict: bool = False) -> Any:
     """Run NumPy's ``fn`` on unwrapped arguments and wrap what it returns."""
     if strict:  # ufunc operands: CuPy accepts arrays and scalars, not lists
+        if "where" in kwargs:  # CuPy's ufuncs take no where= mask (cupy.copyto does)
+            raise TypeError("Wrong arguments {'where'}: CuPy ufuncs do not support where=")
         for a in args:
             if isinstance(a, (list, tuple)):
                 raise _unsupported(a)

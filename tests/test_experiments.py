@@ -1,0 +1,139 @@
+"""The proposal's experiments: short real runs, reproduce()'s files, and the command line."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from minirai import backend, cli, experiments
+
+SUMMARY_KEYS = {"experiment", "method", "iters", "seconds", "it_per_s", "relaxed_loss", "chained_loss",
+                "train_acc", "test_acc", "identity_gap"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# --- short runs --------------------------------------------------------------------------------
+
+def test_shallow_bp_fits_the_moons():
+    """Shallow BP (seed 3, Rprop 0.1), 100 steps: train acc 1.0, test acc >= 0.97 (measured 0.994)."""
+    result = experiments.run("shallow", "bp", iters=100)
+    assert result.seed == experiments.DEFAULT_SEED
+    assert (result.experiment, result.method, result.iters) == ("shallow", "bp", 100)
+    assert result.train_acc == 1.0
+    assert result.test_acc >= 0.97
+    assert result.relaxed_loss is None and result.identity_gap is None
+    assert result.history.last("train_acc") == result.train_acc
+    assert result.history["step"][0] == 0 and result.history["step"][-1] == 100
+
+
+def test_shallow_rai_fits_the_moons():
+    """Shallow RAI, 100 steps: train acc >= 0.95, test acc >= 0.97 (measured 0.98 / 0.983;
+    0.98 / 0.991 at 200 steps, 0.99 / 0.994 at 300), with a small identity gap."""
+    result = experiments.run("shallow", "rai", iters=100)
+    assert result.train_acc >= 0.95
+    assert result.test_acc >= 0.97
+    assert result.history.last("chained_acc") == result.train_acc
+    assert 0 < result.relaxed_loss < 0.1
+    assert 0 <= result.identity_gap < 1e-3
+    assert result.history["identity_gap"].shape[1] == 5      # one cut after each hidden Linear
+
+
+def test_deep_runs_complete_with_finite_losses():
+    """The 101-Linear sigmoid net, 30 steps of BP and of RAI: finite losses, 101 cuts for RAI."""
+    bp = experiments.run("deep", "bp", iters=30, record_every=15)
+    rai = experiments.run("deep", "rai", iters=30, record_every=15)
+    assert len(bp.model) == len(rai.model) == 202
+    for result in (bp, rai):
+        assert math.isfinite(result.chained_loss), result.method
+        assert 0 <= result.train_acc <= 1 and 0 <= result.test_acc <= 1
+        assert list(result.history["step"]) == [0, 15, 30]
+    assert math.isfinite(rai.relaxed_loss) and math.isfinite(rai.identity_gap)
+    assert rai.history["identity_gap"].shape == (3, 101)
+    assert np.all(np.isfinite(rai.history["relaxed_loss"]))
+
+
+def test_bad_experiment_and_method_names():
+    """Unknown experiment or method names are ValueErrors; deep BP brings its tuned baseline."""
+    with pytest.raises(ValueError, match="unknown experiment 'medium'"):
+        experiments.build("medium", seed=0)
+    with pytest.raises(ValueError, match="unknown method 'sgd'"):
+        experiments.run("shallow", "sgd", iters=1)
+    with pytest.raises(ValueError, match="method must be bp, rai or both"):
+        experiments.methods_for("shallow", "all")
+    assert experiments.methods_for("deep", "both") == ["bp", "bp-tuned", "rai"]
+    assert experiments.methods_for("shallow", "both") == ["bp", "rai"]
+
+
+# --- reproduce() -------------------------------------------------------------------------------
+
+def test_reproduce_writes_figures_and_summary(tmp_path):
+    """reproduce('shallow', 'both') writes both landscapes, the side-by-side PNG and summary.json."""
+    results = experiments.reproduce("shallow", "both", iters=50, out=tmp_path, progress=False, echo=False)
+    assert [r.method for r in results] == ["bp", "rai"]
+    for name in ("shallow-bp-landscape.png", "shallow-rai-landscape.png", "shallow-bp-vs-rai.png"):
+        path = tmp_path / name
+        assert path.is_file(), name
+        content = path.read_bytes()
+        assert content.startswith(PNG_MAGIC) and len(content) > 5000, name
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [s["method"] for s in summary] == ["bp", "rai"]
+    for entry in summary:
+        assert SUMMARY_KEYS <= set(entry), SUMMARY_KEYS - set(entry)
+        assert entry["experiment"] == "shallow" and entry["iters"] == 50
+        assert entry["seconds"] > 0 and entry["it_per_s"] > 0
+        assert 0 <= entry["train_acc"] <= 1 and 0 <= entry["test_acc"] <= 1
+        assert math.isfinite(entry["chained_loss"])
+    bp, rai = summary
+    assert bp["relaxed_loss"] is None and bp["identity_gap"] is None
+    assert isinstance(rai["relaxed_loss"], float) and isinstance(rai["identity_gap"], float)
+    assert rai["train_acc"] == results[1].train_acc
+
+
+# --- the command line --------------------------------------------------------------------------
+
+def test_cli_reproduce_prints_the_table(tmp_path, capsys):
+    """`minirai reproduce shallow --iters 20 --quiet` returns 0, prints the table and writes files."""
+    code = cli.main(["reproduce", "shallow", "--iters", "20", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("experiment"))
+    for column in ("method", "iters", "relaxed", "chained", "train acc", "test acc", "id gap"):
+        assert column in header, column
+    rows = [line.split() for line in out.splitlines() if line.startswith("shallow ")]
+    assert [row[1] for row in rows] == ["bp", "rai"]
+    assert all(row[2] == "20" for row in rows)
+    assert rows[0][5] == "-" and rows[0][-1] == "-"          # BP has no relaxed loss, no gap
+    assert (tmp_path / "summary.json").is_file()
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="a GPU is available here")
+def test_cli_gpu_without_gpu_is_a_clear_error(tmp_path, capsys):
+    """`--device gpu` without a GPU returns 2 and says on stderr why, without writing anything."""
+    out_dir = tmp_path / "runs"
+    code = cli.main(["reproduce", "shallow", "--iters", "1", "--out", str(out_dir), "--device", "gpu",
+                     "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.err.startswith("minirai: error:")
+    assert "gpu" in captured.err and "no GPU is usable" in captured.err
+    assert not out_dir.exists()
+
+
+def test_cli_rejects_a_non_positive_iters(capsys):
+    """--iters 0 is an argparse error (exit status 2) naming the expected value."""
+    with pytest.raises(SystemExit) as info:
+        cli.main(["reproduce", "shallow", "--iters", "0"])
+    assert info.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_python_m_minirai_help():
+    """`python -m minirai --help` exits 0 and lists the reproduce command."""
+    done = subprocess.run([sys.executable, "-m", "minirai", "--help"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "reproduce" in done.stdout and "usage: minirai" in done.stdout
