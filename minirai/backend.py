@@ -168,6 +168,14 @@ def to_float(a: Any) -> float:
     return float(to_numpy(a).reshape(-1)[0]) if not isinstance(a, (float, int)) else float(a)
 
 
+def data_pointer(a: Any) -> int | None:
+    """The address of ``a``'s first element (NumPy or CuPy), or None where unknown."""
+    if isinstance(a, np.ndarray):
+        return int(a.__array_interface__["data"][0])
+    data = getattr(a, "data", None)
+    return int(data.ptr) if hasattr(data, "ptr") else None
+
+
 def synchronize() -> None:
     """Wait for queued device work (a no-op on NumPy); benchmarks call this before reading a clock."""
     module = xp()

@@ -71,23 +71,20 @@ class Sequential:
                 for i, layer in enumerate(self.layers) for key in layer.params]
 
     def parameters(self) -> list[tuple[Array, Array]]:
-        """``[(param, grad), ...]``: what an optimizer takes (one flat pair after :meth:`pack`)."""
-        if self.packed is not None:
-            return [(self.packed.params, self.packed.grads)]
+        """``[(param, grad), ...]``: what an optimizer takes."""
         return [(p, g) for _, p, g in self.named_parameters()]
 
     def pack(self) -> Packed:
         """Move all parameters into one flat array (see :mod:`minirai.packing`) for faster updates.
 
-        Each ``layer.params[...]`` becomes a view of that array, so everything reads the same;
-        :meth:`parameters` then returns the single flat ``(params, grads)`` pair.
+        Each ``layer.params[...]`` becomes a view of that array, so everything reads the same,
+        and an optimizer updates all of them in one sweep. Call it before anything keeps a
+        reference to the parameters (an optimizer): those would still point at the old arrays.
         """
-        self.packed = pack(self.slots())
+        keys = list(dict.fromkeys(key for layer in self.layers for key in layer.params))
+        self.packed = pack([Slot(layer.params, layer.grads, key)
+                            for key in keys for layer in self.layers if key in layer.params])
         return self.packed
-
-    def slots(self) -> list[Slot]:
-        """Where each parameter lives (for packing)."""
-        return [Slot(layer.params, layer.grads, key) for layer in self.layers for key in layer.params]
 
     def zero_grad(self) -> None:
         for layer in self.layers:
@@ -106,8 +103,11 @@ class Sequential:
         return self
 
     def to(self, module: Any = None) -> "Sequential":
+        """Move every parameter to ``module`` (default: the active backend); packed stays packed."""
         for layer in self.layers:
             layer.to(module)
+        if self.packed is not None:
+            self.pack()
         return self
 
     @property
@@ -170,12 +170,13 @@ def check_widths(layers: Sequence[Layer]) -> None:
 
 
 def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str | None = "sigmoid", *,
-        init: str = "uniform", seed: int | None = 0, dtype: Any = None) -> Sequential:
+        init: str = "uniform", seed: int | None = 0, dtype: Any = None, packed: bool = True) -> Sequential:
     """A multilayer perceptron: Linear layers of ``sizes``, ``activation`` between them.
 
     ``mlp([2, 42, 100, 100, 42, 1], "relu", "sigmoid")`` is the proposal's shallow net;
     ``mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid")`` its deep one. All layers draw
-    their weights from one generator seeded with ``seed``.
+    their weights from one generator seeded with ``seed``. With ``packed`` (the default)
+    the parameters are views of one flat array from the start (see :meth:`Sequential.pack`).
     """
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got {list(sizes)}")
@@ -190,7 +191,10 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
         name = output_activation if last else activation
         if name is not None:
             layers.append(ACTIVATIONS[name]())
-    return Sequential(layers)
+    model = Sequential(layers)
+    if packed:
+        model.pack()
+    return model
 
 
 @contextmanager

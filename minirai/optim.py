@@ -25,6 +25,9 @@ Array = Any
 class Optimizer:
     """Base class: keeps the pairs, one state dict per pair, and the step count."""
 
+    #: entries per chunk on the CPU (64K float32 = 256 KB: in L2 cache with room to spare)
+    chunk_size = 65536
+
     def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float) -> None:
         self.pairs = [(p, g) for p, g in pairs]
         if not self.pairs:
@@ -37,7 +40,18 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr!r}")
         self.lr = float(lr)
         self.steps = 0
-        self.state: list[dict[str, Array]] = [self.init_state(p) for p, _ in self.pairs]
+        # Pairs that are views side by side in one flat array (a packed model) form a *run*,
+        # updated as one array; each pair's state is a view of its run's state.
+        self.runs = contiguous_runs(self.pairs)
+        self.run_state = [self.init_state(params) for _, params, _ in self.runs]
+        self.state: list[dict[str, Array]] = [{} for _ in self.pairs]
+        for (members, _, _), run_state in zip(self.runs, self.run_state):
+            offset = 0
+            for i in members:
+                p = self.pairs[i][0]
+                self.state[i] = {k: v.reshape(-1)[offset:offset + p.size].reshape(p.shape)
+                                 for k, v in run_state.items()}
+                offset += p.size
 
     def init_state(self, param: Array) -> dict[str, Array]:
         return {}
@@ -46,21 +60,19 @@ class Optimizer:
         """Apply the rule to one array, in place."""
         raise NotImplementedError
 
-    #: entries per chunk on the CPU (64K float32 = 256 KB: in L2 cache with room to spare)
-    chunk_size = 65536
-
     def step(self) -> None:
         """Update every parameter from its gradient."""
         self.steps += 1
-        for (p, g), state in zip(self.pairs, self.state):
-            if p.size <= self.chunk_size or backend.array_module(p) is not np or not _contiguous(p, g, state):
-                self.update(p, g, state)
+        for (_, params, grads), state in zip(self.runs, self.run_state):
+            if params.size <= self.chunk_size or backend.array_module(params) is not np \
+                    or not _contiguous(params, grads, state):
+                self.update(params, grads, state)
                 continue
-            flat = [p.reshape(-1), g.reshape(-1)]
             flat_state = {k: v.reshape(-1) for k, v in state.items()}
-            for start in range(0, p.size, self.chunk_size):
+            for start in range(0, params.size, self.chunk_size):
                 part = slice(start, start + self.chunk_size)
-                self.update(flat[0][part], flat[1][part], {k: v[part] for k, v in flat_state.items()})
+                self.update(params.reshape(-1)[part], grads.reshape(-1)[part],
+                            {k: v[part] for k, v in flat_state.items()})
 
     def zero_grad(self) -> None:
         for _, g in self.pairs:
@@ -68,7 +80,61 @@ class Optimizer:
 
     def __repr__(self) -> str:
         n = sum(int(p.size) for p, _ in self.pairs)
-        return f"{type(self).__name__}(lr={self.lr}, {len(self.pairs)} arrays, {n} values, steps={self.steps})"
+        return (f"{type(self).__name__}(lr={self.lr}, {len(self.pairs)} arrays in {len(self.runs)} runs, "
+                f"{n} values, steps={self.steps})")
+
+
+def contiguous_runs(pairs: list[tuple[Array, Array]]) -> list[tuple[list[int], Array, Array]]:
+    """Group the pairs that lie side by side in one flat array (in memory order).
+
+    Returns ``(members, params, grads)`` per run: the indices of its pairs, in memory order,
+    and one flat view over their parameters and over their gradients (the pair itself for a
+    run of one).
+    """
+    located = {i: _flat_offset(p, g) for i, (p, g) in enumerate(pairs)}
+    alone = [i for i, offset in located.items() if offset is None]
+    by_memory = sorted((i for i in located if located[i] is not None),
+                       key=lambda i: (id(pairs[i][0].base), located[i]))
+    runs: list[tuple[list[int], Array, Array]] = []
+    members: list[int] = []
+
+    def close() -> None:
+        if len(members) == 1:
+            alone.append(members[0])
+        elif members:
+            p0, g0 = pairs[members[0]]
+            start, end = located[members[0]], located[members[-1]] + pairs[members[-1]][0].size
+            runs.append((list(members), p0.base[start:end], g0.base[start:end]))
+        members.clear()
+
+    for i in by_memory:
+        if members:
+            last = members[-1]
+            p, g = pairs[i]
+            follows = (p.base is pairs[last][0].base and g.base is pairs[last][1].base
+                       and located[i] == located[last] + pairs[last][0].size)
+            if not follows:
+                close()
+        members.append(i)
+    close()
+    runs += [([i], pairs[i][0], pairs[i][1]) for i in sorted(alone)]
+    return runs
+
+
+def _flat_offset(p: Array, g: Array) -> int | None:
+    """Where ``p`` starts in its 1-D base (the same offset for ``g`` in its base), else None."""
+    bases = (getattr(p, "base", None), getattr(g, "base", None))
+    if any(b is None or b.ndim != 1 or not b.flags.c_contiguous for b in bases):
+        return None
+    if not (p.flags.c_contiguous and g.flags.c_contiguous):
+        return None
+    pointers = [backend.data_pointer(a) for a in (p, bases[0], g, bases[1])]
+    if None in pointers:
+        return None
+    offset, remainder = divmod(pointers[0] - pointers[1], p.itemsize)
+    if remainder or (pointers[2] - pointers[3]) != offset * g.itemsize:
+        return None
+    return offset
 
 
 def _contiguous(*arrays: Any) -> bool:

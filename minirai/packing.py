@@ -7,8 +7,10 @@ each operation instead of one pass per array, if they sit side by side in memory
 window onto the flat array). Everything keeps working as before: layers read and write
 their views, and the optimizer updates the flat array.
 
-The order of the slots decides the layout; RAI's stacked path asks for the weights of
-identical blocks to lie next to each other so a stack of them is one more view.
+Pack *before* anything keeps a reference to the old arrays (an optimizer, say):
+:func:`minirai.network.mlp` packs its network as it builds it. The layout groups
+parameters by name (every ``W``, then every ``b``), so the weights of consecutive layers
+of one shape lie side by side and a stack of them is one more view (RAI's stacked path).
 """
 from __future__ import annotations
 
@@ -41,15 +43,19 @@ class Packed:
     offsets: list[int]
     slots: list[Slot]
 
-    def view(self, flat: Array, first: int, count: int) -> Array:
-        """Slots ``first .. first+count-1`` (all of one shape) as one stacked view (count, *shape)."""
-        shape = tuple(self.slots[first].value.shape)
+    def stack(self, arrays: list[Array], flat: Array) -> Array | None:
+        """Packed ``arrays`` (one shape, side by side, in this order) as one view (count, *shape) of
+        ``flat`` (``self.params`` or ``self.grads``); None if they are not laid out that way."""
+        index = {id(slot.value): k for k, slot in enumerate(self.slots)}
+        if any(id(a) not in index for a in arrays):
+            return None
+        first = index[id(arrays[0])]
+        shape, size = tuple(arrays[0].shape), int(arrays[0].size)
+        for k, a in enumerate(arrays):
+            if index[id(a)] != first + k or tuple(a.shape) != shape:
+                return None
         start = self.offsets[first]
-        size = int(self.slots[first].value.size)
-        for k in range(first, first + count):
-            if tuple(self.slots[k].value.shape) != shape or self.offsets[k] != start + (k - first) * size:
-                raise ValueError("slots to stack must have one shape and lie next to each other")
-        return flat[start:start + count * size].reshape((count,) + shape)
+        return flat[start:start + len(arrays) * size].reshape((len(arrays),) + shape)
 
 
 def pack(slots: list[Slot]) -> Packed:

@@ -33,7 +33,7 @@ from .layers import Activation, Layer, Linear
 from .losses import MSE, Loss
 from .network import Sequential, reusing_buffers
 from .optim import Optimizer
-from .packing import Packed, Slot, pack
+from .packing import Slot, pack
 from .stacking import StackedGroup, find_groups, stacked_layer
 from .train import History, TrainingDiverged, _progress, evaluate, prepare_data
 
@@ -59,6 +59,9 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
         if cuts not in kinds:
             raise ValueError(f"cuts must be 'linear', 'activation' or a list of positions, got {cuts!r}")
         return [i + 1 for i, layer in enumerate(model.layers) if isinstance(layer, kinds[cuts]) and i + 1 < n]
+    for p in cuts:
+        if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)):
+            raise ValueError(f"cut positions must be integers, got {p!r}")
     positions = [int(p) for p in cuts]
     for p in positions:
         if not 1 <= p <= n - 1:
@@ -92,10 +95,16 @@ def geometric(start: float, factor: float, every: int = 1, maximum: float | None
 
 def as_schedule(lam: float | Schedule) -> Schedule:
     if callable(lam):
-        return lam
-    if not isinstance(lam, (int, float)) or lam < 0 or not np.isfinite(lam):
+        def checked(step: int) -> float:
+            value = float(lam(step))
+            if not value >= 0 or not np.isfinite(value):
+                raise ValueError(f"the λ schedule gave {value} at step {step}; λ must be finite and >= 0")
+            return value
+        return checked
+    if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, (int, float, np.integer, np.floating)) \
+            or not lam >= 0 or not np.isfinite(lam):
         raise ValueError(f"lam must be a non-negative number or a schedule step -> λ, got {lam!r}")
-    return constant(lam)
+    return constant(float(lam))
 
 
 # -- the trainer -------------------------------------------------------------------------------
@@ -114,25 +123,27 @@ class RAI:
     reinit_period : if set, every ``reinit_period`` steps the tables are reset to a chained
         forward pass of the current weights.
     stacked : ``"auto"`` (default) runs runs of identical blocks as one batched computation
-        (:mod:`minirai.stacking`); ``False`` forces the per-block loop, the reference.
-    packed : put weights and tables into one flat array (:mod:`minirai.packing`) so the
-        optimizer updates them in one sweep; required by the stacked path.
+        (:mod:`minirai.stacking`) when the model is packed (``mlp`` packs); ``False`` forces
+        the per-block loop, the reference.
+
+    The tables are created side by side in one flat array, so the optimizer updates them in
+    one sweep and a run of them is one stacked view. The model's own arrays are left where they
+    are: an optimizer made before this trainer still updates the same weights.
     """
 
     def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *,
                  cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
                  lam: float | Schedule = 1.0, reinit_period: int | None = None,
-                 stacked: bool | str = "auto", packed: bool = True) -> None:
+                 stacked: bool | str = "auto") -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"RAI needs a Sequential model, got {type(model).__name__}")
         if not isinstance(loss, Loss):
             raise TypeError(f"RAI: loss must be a minirai Loss, got {type(loss).__name__}")
-        if reinit_period is not None and (not isinstance(reinit_period, int) or reinit_period < 1):
+        if reinit_period is not None and (isinstance(reinit_period, (bool, np.bool_))
+                                          or not isinstance(reinit_period, (int, np.integer)) or reinit_period < 1):
             raise ValueError(f"reinit_period must be a positive integer or None, got {reinit_period!r}")
         if stacked not in ("auto", True, False):
             raise ValueError(f"stacked must be 'auto', True or False, got {stacked!r}")
-        if stacked is True and not packed:
-            raise ValueError("the stacked path needs packed=True (stacks are views of the packed array)")
         self.model, self.loss = model, loss
         self.X, self.y = prepare_data(model, loss, X, y)
         self.cuts = cut_positions(model, cuts)
@@ -141,6 +152,12 @@ class RAI:
         template = hidden_loss if hidden_loss is not None else MSE()
         if not isinstance(template, Loss):
             raise TypeError(f"RAI: hidden_loss must be a minirai Loss, got {type(template).__name__}")
+        probe, point = copy.deepcopy(template), backend.array_module(self.X).full((1, 1), 0.5, self.X.dtype)
+        probe.forward(point, point)          # a hidden loss must give a gradient for its target
+        probe.backward()
+        if probe.grad_target is None:
+            raise TypeError(f"RAI: hidden_loss {type(template).__name__} gives no gradient for its target "
+                            "(grad_target); use MSE or a loss that sets grad_target")
         self.hidden_losses = [copy.deepcopy(template) for _ in self.cuts]
         self.lam = as_schedule(lam)
         self.reinit_period = reinit_period
@@ -154,11 +171,14 @@ class RAI:
         self.outputs: list[Array | None] = [None] * len(self.blocks)   # o_s of the last forward
         self.output_loss: Array | None = None
         self.hidden_values: list[Array | None] = [None] * len(self.cuts)
-        groups = find_groups(self.blocks, self.hidden_losses) if stacked and packed else []
-        if stacked is True and not groups:
-            raise ValueError("stacked=True but no run of identical blocks can be stacked")
-        self.packed = self._pack(groups) if packed else None
-        self.stacks = [self._stack(first, count) for first, count in groups]
+        self.packed_tables = pack([Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]) \
+            if self.tables else None
+        self.stacks = [group for group in (self._stack(first, count) for first, count in
+                                           find_groups(self.blocks, self.hidden_losses)) if group] \
+            if stacked else []
+        if stacked is True and not self.stacks:
+            raise ValueError("stacked=True but no run of identical blocks can be stacked (the model must be "
+                             "packed, as mlp() does, and hold consecutive identical blocks)")
         # the order of work: a block index, or a StackedGroup standing for several blocks
         in_stack = {s: g for g in self.stacks for s in range(g.first, g.first + g.count)}
         self.units: list[int | StackedGroup] = []
@@ -168,38 +188,28 @@ class RAI:
             elif s == in_stack[s].first:
                 self.units.append(in_stack[s])
 
-    # -- layout --------------------------------------------------------------------------------
-    def _pack(self, groups: list[tuple[int, int]]) -> Packed:
-        """Pack weights (stacked blocks' weights side by side) and then all tables."""
-        slots: list[Slot] = []
-        self._stack_slot: dict[tuple[int, int, str], int] = {}
-        for first, count in groups:
-            for j, layer in enumerate(self.blocks[first].layers):
-                for key in layer.params:
-                    self._stack_slot[(first, j, key)] = len(slots)
-                    slots += [Slot(self.blocks[s].layers[j].params, self.blocks[s].layers[j].grads, key)
-                              for s in range(first, first + count)]
-        placed = {id(slot.value) for slot in slots}
-        slots += [slot for slot in self.model.slots() if id(slot.value) not in placed]
-        self._first_table_slot = len(slots)
-        slots += [Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]
-        return pack(slots)
-
-    def _stack(self, first: int, count: int) -> StackedGroup:
-        packed = self.packed
+    def _stack(self, first: int, count: int) -> StackedGroup | None:
+        """Blocks ``first .. first+count-1`` as one stack, or None if their arrays are not side by side."""
+        model_packed, tables = self.model.packed, self.packed_tables
+        if model_packed is None or tables is None:
+            return None
+        members = self.blocks[first:first + count]
         layers = []
-        for j, template in enumerate(self.blocks[first].layers):
+        for j, template in enumerate(members[0].layers):
             params, grads = {}, {}
             for key, value in template.params.items():
-                slot = self._stack_slot[(first, j, key)]
+                arrays = [block.layers[j].params[key] for block in members]
                 # a bias (D,) becomes (G, 1, D) so it broadcasts over the N rows of each block
                 shape = (count,) + ((1,) + value.shape if value.ndim == 1 else value.shape)
-                params[key] = packed.view(packed.params, slot, count).reshape(shape)
-                grads[key] = packed.view(packed.grads, slot, count).reshape(shape)
+                stacked_params = model_packed.stack(arrays, model_packed.params)
+                if stacked_params is None:
+                    return None
+                params[key] = stacked_params.reshape(shape)
+                grads[key] = model_packed.stack(arrays, model_packed.grads).reshape(shape)
             layers.append(stacked_layer(template, params, grads))
-        t = self._first_table_slot + first - 1
-        return StackedGroup(first, count, layers, packed.view(packed.params, t, count + 1),
-                            packed.view(packed.grads, t, count + 1))
+        involved = self.tables[first - 1:first + count]
+        return StackedGroup(first, count, layers, tables.stack(involved, tables.params),
+                            tables.stack(involved, tables.grads))
 
     # -- tables ----------------------------------------------------------------------------------
     def chained_activations(self, X: Array) -> list[Array]:
@@ -217,12 +227,7 @@ class RAI:
             table[...] = value
 
     def parameters(self) -> list[tuple[Array, Array]]:
-        """Weights and tables with their gradients: what the optimizer updates together.
-
-        One flat ``(params, grads)`` pair when packed; :meth:`named_parameters` lists each array.
-        """
-        if self.packed is not None:
-            return [(self.packed.params, self.packed.grads)]
+        """Weights and tables with their gradients: what the optimizer updates together."""
         return self.model.parameters() + list(zip(self.tables, self.grad_tables))
 
     def named_parameters(self) -> list[tuple[str, Array, Array]]:
@@ -284,11 +289,8 @@ class RAI:
                 self.grad_tables[s - 1] += d_input
 
     def _zero_table_grads(self) -> None:
-        if self.packed is not None and self.tables:   # all table gradients: one contiguous range
-            self.packed.grads[self.packed.offsets[self._first_table_slot]:].fill(0)
-        else:
-            for grad in self.grad_tables:
-                grad.fill(0)
+        if self.packed_tables is not None:   # all table gradients: one flat array
+            self.packed_tables.grads.fill(0)
 
     # -- training ---------------------------------------------------------------------------------
     def step(self, optimizer: Optimizer) -> float:

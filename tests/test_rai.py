@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+import minirai
+import minirai.train
 from minirai import backend, data
 from minirai.gradcheck import check_gradients
 from minirai.layers import Linear, Sigmoid
@@ -647,3 +649,69 @@ def test_rai_steps_on_every_backend(xp, stacked):
         backend.use_module(previous)
     np.testing.assert_allclose(on_device, on_host, rtol=1e-6, atol=1e-12)
     assert on_host[-1] < on_host[0]
+
+
+# --- shared arrays: packing and trainers never orphan a model's weights --------------------------
+
+def test_optimizer_made_before_rai_still_trains_the_model():
+    """An optimizer built on model.parameters() before an RAI trainer still moves the model's weights."""
+    d = minirai.data.moons(n_samples=30, n_test=10)
+    model = minirai.mlp([2, 8, 8, 1], "tanh", "sigmoid", seed=0)
+    optimizer = minirai.Rprop(model.parameters(), lr=0.1)
+    RAI(model, d.X_train, d.y_train, minirai.BCE())
+    history = minirai.train.fit(model, minirai.BCE(), optimizer, d.X_train, d.y_train, iters=20, progress=False)
+    assert history["train_loss"][-1] < 0.9 * history["train_loss"][0]
+
+
+def test_two_trainers_share_the_models_weights():
+    """Steps of a second trainer on the same model are seen by the first (same arrays)."""
+    d = minirai.data.moons(n_samples=30, n_test=10)
+    model = minirai.mlp([2, 8, 8, 1], "tanh", "sigmoid", seed=0)
+    first = RAI(model, d.X_train, d.y_train, minirai.BCE())
+    second = RAI(model, d.X_train, d.y_train, minirai.BCE())
+    before = [p.copy() for _, p, _ in first.model.named_parameters()]
+    optimizer = minirai.Rprop(second.parameters(), lr=0.1)
+    for _ in range(3):          # step 1 moves only tables: weight gradients start at exactly 0
+        second.step(optimizer)
+    after = [p for _, p, _ in first.model.named_parameters()]
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_unpacked_model_runs_the_reference_path_and_stacked_true_says_why():
+    """Without packing no stack is formed under "auto"; stacked=True is then a clear error."""
+    d = minirai.data.moons(n_samples=20, n_test=5)
+    model = minirai.mlp([2] + [8] * 5 + [1], "sigmoid", "sigmoid", packed=False)
+    assert RAI(model, d.X_train, d.y_train, minirai.BCE()).stacks == []
+    with pytest.raises(ValueError, match="packed"):
+        RAI(model, d.X_train, d.y_train, minirai.BCE(), stacked=True)
+    packed = minirai.mlp([2] + [8] * 5 + [1], "sigmoid", "sigmoid")
+    stacks = RAI(packed, d.X_train, d.y_train, minirai.BCE()).stacks
+    assert [(g.first, g.count) for g in stacks] == [(1, 4)]
+
+
+def test_hidden_loss_without_target_gradient_is_refused():
+    """BCE sets no grad_target, so it cannot be a hidden loss: a TypeError at construction."""
+    d = minirai.data.moons(n_samples=20, n_test=5)
+    model = minirai.mlp([2, 4, 1], "tanh", "sigmoid")
+    with pytest.raises(TypeError, match="grad_target"):
+        RAI(model, d.X_train, d.y_train, minirai.BCE(), hidden_loss=minirai.BCE())
+
+
+@pytest.mark.parametrize("bad", [[2.9], [True]])
+def test_non_integer_cut_positions_are_refused(bad):
+    d = minirai.data.moons(n_samples=20, n_test=5)
+    model = minirai.mlp([2, 4, 4, 1], "tanh", "sigmoid")
+    with pytest.raises(ValueError, match="integers"):
+        RAI(model, d.X_train, d.y_train, minirai.BCE(), cuts=bad)
+
+
+def test_numpy_numbers_are_accepted_for_lam_and_reinit_period_and_bad_schedules_stop():
+    d = minirai.data.moons(n_samples=20, n_test=5)
+    model = minirai.mlp([2, 4, 4, 1], "tanh", "sigmoid")
+    trainer = RAI(model, d.X_train, d.y_train, minirai.BCE(), lam=np.float32(0.5), reinit_period=np.int64(3))
+    assert trainer.lam(7) == 0.5 and trainer.reinit_period == 3
+    with pytest.raises(ValueError):
+        RAI(model, d.X_train, d.y_train, minirai.BCE(), lam=True)
+    negative = RAI(model, d.X_train, d.y_train, minirai.BCE(), lam=lambda step: -1.0)
+    with pytest.raises(ValueError, match="schedule"):
+        negative.forward()
