@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend
+from .inspect import GradientRecorder
 from .layers import Activation, Layer, Linear
 from .losses import MSE, Loss
 from .network import Sequential, reusing_buffers
@@ -293,7 +294,7 @@ class RAI:
             self.packed_tables.grads.fill(0)
 
     # -- training ---------------------------------------------------------------------------------
-    def step(self, optimizer: Optimizer) -> float:
+    def step(self, optimizer: Optimizer, recorder: GradientRecorder | None = None) -> float:
         """One forward, backward and update of weights and tables; returns the relaxed loss."""
         if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
             self.reinitialize_tables()
@@ -301,6 +302,8 @@ class RAI:
         if not np.isfinite(value):
             raise FloatingPointError(self.locate_nonfinite())
         self.backward()
+        if recorder is not None and recorder.wants(self.steps + 1):
+            recorder.capture(self.steps + 1, self.model, self)
         optimizer.step()
         self.steps += 1
         return value
@@ -349,11 +352,13 @@ class RAI:
 
     def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
             record_every: int = 100, progress: bool = True,
-            callback: Callable[[int, "RAI"], None] | None = None) -> "RAIHistory":
+            callback: Callable[[int, "RAI"], None] | None = None,
+            recorder: GradientRecorder | None = None) -> "RAIHistory":
         """Train for ``iters`` steps, recording every ``record_every`` steps (and at 0 and the end).
 
         A NaN or inf stops training with :class:`TrainingDiverged`, whose message names the
         quantity, the cut and the step; its ``history`` keeps what was recorded before.
+        A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
         """
         if not isinstance(iters, (int, np.integer)) or iters < 0:
             raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
@@ -372,18 +377,19 @@ class RAI:
                                 acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
                                 refresh=False)
 
-        with reusing_buffers(self.model):
-            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback)
+        with reusing_buffers(self.model), backend.blas_threads():
+            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder)
         if bar is not None:
             bar.close()
         return history
 
     def _fit_loop(self, optimizer: Optimizer, iters: int, record_every: int, record: Callable[[], None],
-                  bar: Any, history: "RAIHistory", callback: Callable[[int, "RAI"], None] | None) -> None:
+                  bar: Any, history: "RAIHistory", callback: Callable[[int, "RAI"], None] | None,
+                  recorder: GradientRecorder | None) -> None:
         record()
         for i in range(iters):
             try:
-                self.step(optimizer)
+                self.step(optimizer, recorder)
             except FloatingPointError as error:
                 if bar is not None:
                     bar.close()

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend
+from .inspect import GradientRecorder
 from .losses import Loss
 from .network import Sequential, reusing_buffers
 from .optim import Optimizer
@@ -127,7 +128,8 @@ def batches(n: int, batch_size: int | None, shuffle: bool, rng: np.random.Genera
 def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, *, iters: int = 100,
         batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
         X_val: Array | None = None, y_val: Array | None = None, record_every: int = 1,
-        progress: bool = True, callback: Callable[[int, Sequential], None] | None = None) -> History:
+        progress: bool = True, callback: Callable[[int, Sequential], None] | None = None,
+        recorder: GradientRecorder | None = None) -> History:
     """Train ``model`` by chained backprop for ``iters`` optimizer steps.
 
     ``batch_size=None`` is full batch; otherwise each epoch visits a fresh permutation of
@@ -135,6 +137,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     steps and after the last, the history gets ``loss`` (the step's batch loss), ``train_loss``/``train_acc`` (the
     network as it predicts, on all training examples) and ``val_loss``/``val_acc``
     when a held-out set is given. A NaN or inf loss stops with :class:`TrainingDiverged`.
+    A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
     """
     if not isinstance(iters, (int, np.integer)) or iters < 0:
         raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
@@ -163,8 +166,9 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     model.train()
     record(0, None)
     try:
-        with reusing_buffers(model):
-            _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history, callback)
+        with reusing_buffers(model), backend.blas_threads():
+            _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history,
+                       callback, recorder)
     finally:
         if bar is not None:
             bar.close()
@@ -173,7 +177,8 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
 
 def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, iters: int,
                batch_iter: Any, record_every: int, record: Callable[[int, float | None], None], bar: Any,
-               history: History, callback: Callable[[int, Sequential], None] | None) -> None:
+               history: History, callback: Callable[[int, Sequential], None] | None,
+               recorder: GradientRecorder | None) -> None:
     xp = backend.array_module(X)
     for step in range(1, iters + 1):
         index = next(batch_iter)
@@ -183,6 +188,8 @@ def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y:
         model.backward(loss.backward())
         batch_loss = backend.to_float(value)
         check_finite(batch_loss, "the training loss", step, history)
+        if recorder is not None and recorder.wants(step):
+            recorder.capture(step, model)
         optimizer.step()
         if callback is not None:
             callback(step, model)
