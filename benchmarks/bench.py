@@ -297,7 +297,7 @@ def fmt_list(values: list[float]) -> str:
 
 
 # -- timing ----------------------------------------------------------------------------------
-def steps_per_second(runner: Runner, min_time: float, min_steps: int, warmup: int = 2) -> float:
+def steps_per_second(runner: Runner, min_time: float, min_steps: int, warmup: int = 1) -> float:
     """Step ``runner`` for at least ``min_time`` seconds and ``min_steps`` steps; return it/s."""
     with runner.context():
         for _ in range(warmup):
@@ -455,7 +455,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 3)
     min_time = args.min_time or (0.2 if args.quick else 1.5)
-    min_steps = 3 if args.quick else 10
+    min_steps = 2 if args.quick else 3          # (the wide workload takes ~0.6 s a step on one core)
+    warmup = 1 if args.quick else 5
+    memory_steps = 3 if args.quick else 20      # buffers are reused, so the peak is reached by step 2
     flat_steps = (20, 60) if args.quick else (20, 200)
     begin = time.perf_counter()
 
@@ -464,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     with threadpoolctl.threadpool_limits(limits=args.threads):
         if torch is not None:
             torch.set_num_threads(args.threads)
-        for line in describe_environment(args, torch):
+        environment = describe_environment(args, torch)
+        for line in environment:
             print(line)
         if torch is None:
             print(f"torch: skipped ({torch_device})")
@@ -487,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             if w.name == "deep":
                 builders[f"{w.name}/rai-perblock"] = lambda: minirai_rai(w, X, y, stacked=False)
             for name, build in builders.items():
-                peaks[name] = peak_memory(build)
+                peaks[name] = peak_memory(build, memory_steps)
         flat = None
         if "deep" in datasets:
             deep = next(w for w in workloads if w.name == "deep")
@@ -501,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
         theirs = {w.name: torch_runners(torch, w, *datasets[w.name], torch_device) if torch is not None else []
                   for w in workloads}
         for runner in [r for w in workloads for r in ours[w.name] + theirs[w.name]]:
-            runner.run(2 if args.quick else 5)
+            runner.run(warmup)
         for round_ in range(rounds):
             for w in workloads:
                 a, b = ours[w.name], theirs[w.name]
@@ -534,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; total {time.perf_counter() - begin:.0f} s")
     if args.json:
-        extra = {"memory_flat_mb": flat, "memory_flat_steps": flat_steps, "checks": checks}
+        extra = {"memory_flat_mb": flat, "memory_flat_steps": flat_steps, "memory_steps": memory_steps,
+                 "checks": checks, "environment": environment}
         for row in rows:
             row.update(extra)
         with open(args.json, "w") as f:

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from . import backend, data
+from .inspect import GradientRecorder
 from .losses import BCE
 from .network import Sequential, mlp
 from .optim import Adam, Rprop
@@ -64,6 +65,7 @@ class RunResult:
     model: Sequential = field(repr=False)
     history: History = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    recorder: GradientRecorder | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
         keys = ("experiment", "method", "iters", "seconds", "it_per_s", "relaxed_loss", "chained_loss",
@@ -83,8 +85,12 @@ def build(experiment: str, seed: int, init: str = "uniform", dtype: Any = None) 
 
 def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
         progress: bool = False, record_every: int | None = None, dataset: data.Dataset | None = None,
-        **rai_options: Any) -> RunResult:
-    """Train one network of ``experiment`` with ``method`` ("bp", "bp-tuned" or "rai")."""
+        recorder: GradientRecorder | None = None, **rai_options: Any) -> RunResult:
+    """Train one network of ``experiment`` with ``method`` ("bp", "bp-tuned" or "rai").
+
+    A :class:`~minirai.inspect.GradientRecorder` records per-layer gradient norms; its
+    first and last weight-gradient profiles are added to the run's summary.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     dataset = dataset or data.moons()
@@ -99,21 +105,23 @@ def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int =
         trainer = RAI(model, dataset.X_train, dataset.y_train, loss, **rai_options)
         optimizer = Rprop(trainer.parameters(), lr=RPROP_LR)
         history: History = trainer.fit(optimizer, iters, X_val=dataset.X_test, y_val=dataset.y_test,
-                                       record_every=record_every, progress=progress)
+                                       record_every=record_every, progress=progress, recorder=recorder)
         relaxed_loss = history.last("relaxed_loss")
         identity_gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else 0.0
     else:
         optimizer = Adam(model.parameters(), lr=TUNED_LR) if method == "bp-tuned" \
             else Rprop(model.parameters(), lr=RPROP_LR)
         history = fit(model, loss, optimizer, dataset.X_train, dataset.y_train, iters=iters,
-                      X_val=dataset.X_test, y_val=dataset.y_test, record_every=record_every, progress=progress)
+                      X_val=dataset.X_test, y_val=dataset.y_test, record_every=record_every, progress=progress,
+                      recorder=recorder)
     backend.synchronize()
     seconds = time.perf_counter() - start
     train = evaluate(model, loss, dataset.X_train, dataset.y_train)
     test = evaluate(model, loss, dataset.X_test, dataset.y_test)
     return RunResult(experiment, method, iters, round(seconds, 3), round(iters / max(seconds, 1e-9), 2),
                      relaxed_loss, train["loss"], train["accuracy"], test["accuracy"], identity_gap,
-                     seed, optimizer_name, init, backend.device_name(), model, history)
+                     seed, optimizer_name, init, backend.device_name(), model, history,
+                     extra=recorder.summary() if recorder is not None else {}, recorder=recorder)
 
 
 def methods_for(experiment: str, choice: str) -> list[str]:
@@ -139,8 +147,14 @@ def format_table(results: list[RunResult]) -> str:
 
 
 def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
-              out: str | Path = "runs", progress: bool = True, echo: bool = True) -> list[RunResult]:
-    """Run the experiment's methods, write landscapes, the side-by-side figure and summary.json."""
+              out: str | Path = "runs", progress: bool = True, echo: bool = True,
+              grads: bool = False) -> list[RunResult]:
+    """Run the experiment's methods, write landscapes, the side-by-side figure and summary.json.
+
+    With ``grads`` every run records per-layer gradient norms (about 200 records per run) and
+    the gradient heatmap, the gradient profile, the loss curves and the identity gaps are
+    written beside the landscapes.
+    """
     from . import plot
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +163,8 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     for name in methods_for(experiment, method):
         if echo:
             print(f"[{experiment}] training {name} for {iters} iterations (seed {seed}) ...", flush=True)
-        result = run(experiment, name, iters=iters, seed=seed, progress=progress, dataset=dataset)
+        recorder = GradientRecorder(every=max(1, iters // 200)) if grads else None
+        result = run(experiment, name, iters=iters, seed=seed, progress=progress, dataset=dataset, recorder=recorder)
         results.append(result)
         fig = plot.landscape(result.model, dataset.X_train, dataset.y_train,
                              title=f"{TITLES[name]}\n{experiment}, {iters} iterations: "
@@ -160,9 +175,28 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
         panels = [(by_method["bp"].model, TITLES["bp"]), (by_method["rai"].model, TITLES["rai"])]
         plot.save(plot.side_by_side(panels, dataset.X_train, dataset.y_train),
                   out / f"{experiment}-bp-vs-rai.png")
+    if grads:
+        write_gradient_figures(experiment, results, out)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
     if echo:
         print(format_table(results))
         print(f"wrote {out}/ (landscapes, summary.json)")
     return results
+
+
+def write_gradient_figures(experiment: str, results: list[RunResult], out: Path) -> None:
+    """Gradient heatmap and profile (all runs), loss curves (all runs), identity gaps (RAI)."""
+    from . import plot
+    label = {"bp": "BP", "bp-tuned": "tuned BP", "rai": "RAI"}
+    recorders = {label[r.method]: r.recorder for r in results if r.recorder is not None and len(r.recorder)}
+    if recorders:
+        plot.save(plot.gradient_heatmap(recorders, title=f"{experiment}: weight-gradient norm by layer"),
+                  out / f"{experiment}-grad-heatmap.png")
+        plot.save(plot.gradient_profile(recorders), out / f"{experiment}-grad-profile.png")
+    plot.save(plot.loss_curves({label[r.method]: r.history for r in results}, title=f"{experiment}: training curves"),
+              out / f"{experiment}-loss-curves.png")
+    for r in results:
+        if r.method == "rai" and r.identity_gap is not None and len(r.history["identity_gap"][0]):
+            plot.save(plot.identity_gap_curves(r.history, title=f"{experiment} RAI: identity gap per cut"),
+                      out / f"{experiment}-identity-gap.png")

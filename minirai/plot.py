@@ -1,4 +1,5 @@
-"""Pictures of a run: decision landscapes, loss and accuracy curves, identity gaps per cut.
+"""Pictures of a run: decision landscapes, loss and accuracy curves, identity gaps per cut,
+and gradient norms by layer (heatmaps and profiles from a GradientRecorder).
 
 Every function returns a :class:`matplotlib.figure.Figure` and never calls ``plt.show()``.
 New figures are plain ``Figure`` objects, not registered with pyplot, so they do not pile
@@ -24,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from . import backend
 from .network import Sequential
+from .inspect import GradientRecorder
 from .train import History
 
 if TYPE_CHECKING:
@@ -217,6 +219,72 @@ def identity_gap_curves(history: History, ax: Axes | None = None,
     ax.set(yscale="log", xlabel="step", ylabel=r"identity gap  $\mathrm{mean}\,(o_s - Z_{s+1})^2$", title=title)
     _finish(ax, empty="no positive identity gap recorded yet")
     return fig
+
+
+# -- gradients ---------------------------------------------------------------------------------
+def gradient_heatmap(recorders: Mapping[str, GradientRecorder], quantity: str = "weight_grad",
+                     title: str = "Weight-gradient norm by layer") -> Figure:
+    """One log-scale heatmap per run: recorded steps (x) by layer (y), colour = gradient norm.
+
+    Args:
+        recorders: ``{"BP": recorder, "RAI": recorder}``, drawn side by side on one colour scale.
+        quantity: a :class:`~minirai.inspect.GradientRecorder` quantity (``"weight_grad"``, ...).
+        title: the figure title.
+
+    Norms that are exactly 0 (a float32 gradient that underflowed) are drawn grey, below the
+    colour scale, so "vanished" stands apart from "small".
+    """
+    from matplotlib.colors import LogNorm
+
+    if not recorders:
+        raise ValueError("gradient_heatmap needs at least one recorder")
+    grids = {name: rec[quantity] for name, rec in recorders.items()}
+    positive = np.concatenate([g[g > 0] for g in grids.values() if g.size] or [np.ones(1)])
+    norm = LogNorm(vmin=max(positive.min(), 1e-30), vmax=positive.max())
+    fig = Figure(figsize=(6 * len(grids) + 1, 5), layout="constrained")
+    axes = fig.subplots(1, len(grids), squeeze=False)[0]
+    image = None
+    for ax, (name, grid) in zip(axes, grids.items()):
+        steps = recorders[name].steps
+        cmap = _cmap_with_grey_under()
+        shown = np.where(grid > 0, grid, norm.vmin * 1e-3).T  # zeros fall under the scale: grey
+        image = ax.imshow(shown, aspect="auto", origin="lower", cmap=cmap, norm=norm, interpolation="nearest",
+                          extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, grid.shape[1] - 0.5) if steps else None)
+        ax.set(xlabel="step", ylabel="Linear layer (0 = nearest the input)" if quantity in ("weight_grad", "bias_grad")
+               else "cut" if quantity.startswith("table") else "layer (0 = nearest the input)", title=name)
+    fig.colorbar(image, ax=list(axes), label=f"‖{quantity}‖ (grey: exactly 0)", extend="min")
+    fig.suptitle(title)
+    return fig
+
+
+def gradient_profile(recorders: Mapping[str, GradientRecorder], quantity: str = "weight_grad",
+                     record: int = -1, ax: Axes | None = None,
+                     title: str = "Per-layer weight-gradient norm (the vanishing-gradient picture)") -> Figure:
+    """The recorded norms of one step (default: the last) against the layer, log scale, one line per run.
+
+    Exact zeros cannot be drawn on a log axis; they are marked by crosses on the bottom edge.
+    """
+    fig, ax = _figure_and_axes(ax, figsize=(10, 5))
+    colours = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
+    for colour, (name, rec) in zip(colours, recorders.items()):
+        values = rec.profile(quantity, record)
+        layers = np.arange(values.size)
+        ax.plot(layers, _positive(values), "-", color=colour, lw=1.8, label=f"{name} (step {rec.steps[record]})")
+        zeros = layers[values == 0]
+        if zeros.size:
+            ax.plot(zeros, np.zeros_like(zeros, dtype=float), "x", color=colour, ms=4, clip_on=False,
+                    transform=ax.get_xaxis_transform(), label=f"{name}: exactly 0 ({zeros.size} layers)")
+    ax.set(yscale="log", xlabel="Linear layer (0 = nearest the input)", ylabel=f"‖{quantity}‖", title=title)
+    _finish(ax, empty="no gradient recorded")
+    return fig
+
+
+def _cmap_with_grey_under() -> Any:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["viridis"].copy()
+    cmap.set_under("0.75")
+    return cmap
 
 
 # -- saving --------------------------------------------------------------------------------------
