@@ -35,7 +35,7 @@ class Sequential:
         self.layers: list[Layer] = list(layers)
         self.training = True
         self.packed: Packed | None = None
-        #: set gradients below the smallest normal float to 0 as they pass between layers (see
+        #: set gradients below 2^-100 (float32) to 0 as they pass between layers (see
         #: flush_subnormals); on by default because CPUs slow down ~50x on subnormal numbers
         self.flush_subnormals = True
         check_widths(self.layers)
@@ -142,20 +142,31 @@ class Sequential:
 
 
 def flush_subnormals(a: Array) -> None:
-    """Set entries of ``a`` smaller in magnitude than the dtype's smallest normal number to 0.
+    """Set the entries of a gradient ``a`` that are too small to matter, and slow, to 0.
 
     In a deep sigmoid chain the backward gradient shrinks by ~4x per layer until it falls below
-    1.2e-38 (float32's smallest normal number). Below that, *subnormal* numbers keep a few
-    bits, and CPUs compute with them ~50x slower (a microcode assist per operation): a band of
-    layers full of them made a deep BP step 10x slower. Flushing them to 0 ("flush to zero",
-    as CPUs and GPUs do in fast-math modes) changes only values below 1.2e-38 (2.2e-308 in
-    float64). Turn it off with ``model.flush_subnormals = False`` for strict IEEE arithmetic.
+    float32's smallest normal number (1.2e-38). Below that, *subnormal* numbers keep a few bits,
+    and CPUs compute with them ~50x slower (a microcode assist per operation): a band of layers
+    full of them made a deep BP step 10x slower. Flushing at 1.2e-38 is not enough, since the
+    next layer's products (dy · W, x · dy, dy · σ') of a gradient just above it are subnormal
+    again. So entries below ``flush_threshold(dtype)`` = 2^-100 ≈ 7.9e-31 in float32 (2^-996 in
+    float64) are set to 0: 26 binary orders above the subnormals, so that no product with a
+    weight or an activation above 2^-26 ≈ 1.5e-8 can become subnormal.
+
+    This changes only gradients below 7.9e-31, which no optimizer step can use except by their
+    sign (Rprop): in the deep BP run they are the layers just below where the gradient vanishes
+    to exactly 0 anyway. Turn it off with ``model.flush_subnormals = False`` for strict IEEE
+    arithmetic (what PyTorch does by default on the CPU); GPUs are left alone (no slowdown there).
     """
-    xp = backend.array_module(a)
     if backend.is_device_array(a):
-        return                           # GPUs compute subnormals at full speed
-    tiny = np.finfo(a.dtype).tiny
-    xp.copyto(a, 0, where=xp.abs(a) < tiny)
+        return
+    xp = backend.array_module(a)
+    xp.copyto(a, 0, where=xp.abs(a) < flush_threshold(a.dtype))
+
+
+def flush_threshold(dtype: Any) -> float:
+    """2^(smallest normal exponent + 26): 2^-100 for float32, 2^-996 for float64."""
+    return float(np.ldexp(1.0, np.finfo(dtype).minexp + 26))
 
 
 def check_widths(layers: Sequence[Layer]) -> None:
