@@ -24,8 +24,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -238,11 +240,19 @@ def torch_data(torch: Any, X: Any, y: Any, device: str) -> tuple[Any, Any]:
 
 
 def torch_runners(torch: Any, w: Workload, X: Any, y: Any, device: str) -> list[Runner]:
-    torch.manual_seed(SEED)
+    """PyTorch's runners, each starting from minirai's initial weights (drawn from nn.Linear's own
+    distribution), so that both frameworks time the same stretch of the same training run."""
     X_t, y_t = torch_data(torch, X, y, device)
-    runners = [torch_bp(torch, w, X_t, y_t, device), torch_rai(torch, w, X_t, y_t, device)]
+    source = minirai_model(w)
+
+    def model() -> Any:
+        m = torch_model(torch, w, device)
+        copy_weights(torch, source, m)
+        return m
+
+    runners = [torch_bp(torch, w, X_t, y_t, device, model()), torch_rai(torch, w, X_t, y_t, device, model())]
     if w.name == "deep" and device == "cpu":
-        runners.append(torch_bp(torch, w, X_t, y_t, device, flush_denormal=True))
+        runners.append(torch_bp(torch, w, X_t, y_t, device, model(), flush_denormal=True))
     return runners
 
 
@@ -284,7 +294,7 @@ def check_against_torch(torch: Any, w: Workload, X: Any, y: Any, device: str) ->
         b = [theirs.step().item() for _ in range(CHECK_STEPS)]
         rel = max(abs(p - q) / max(abs(q), 1e-30) for p, q in zip(a, b))
         ok = rel <= CHECK_RTOL
-        lines.append(f"check: {w.name} {method:<12} losses minirai {fmt_list(a)} torch {fmt_list(b)} "
+        lines.append(f"check: {w.name:<7} {method:<12} losses minirai {fmt_list(a)} torch {fmt_list(b)} "
                      f"max rel diff {rel:.1e} {'ok' if ok else 'FAILED'}")
         print(lines[-1], flush=True)
         if not ok:
@@ -297,23 +307,29 @@ def fmt_list(values: list[float]) -> str:
 
 
 # -- timing ----------------------------------------------------------------------------------
-def steps_per_second(runner: Runner, min_time: float, min_steps: int, warmup: int = 1) -> float:
-    """Step ``runner`` for at least ``min_time`` seconds and ``min_steps`` steps; return it/s."""
+def steps_per_second(runner: Runner, steps: int, warmup: int = 1) -> float:
+    """Take ``warmup`` untimed steps, then time ``steps`` steps; return it/s."""
     with runner.context():
         for _ in range(warmup):
             runner.step()
         runner.sync()
-        start, done, chunk = time.perf_counter(), 0, 1
-        while True:
-            for _ in range(chunk):
-                runner.step()
-            done += chunk
-            runner.sync()
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time and done >= min_steps:
-                return done / elapsed
-            rate = done / max(elapsed, 1e-9)     # aim at the end in one more chunk (a little past it)
-            chunk = max(1, min_steps - done, int(rate * (min_time - elapsed) * 1.05) + 1)
+        start = time.perf_counter()
+        for _ in range(steps):
+            runner.step()
+        runner.sync()
+        return steps / (time.perf_counter() - start)
+
+
+def steps_per_measurement(runners: list[Runner], min_time: float, min_steps: int) -> int:
+    """How many steps to time per measurement: ``min_time`` seconds at the runners' median speed.
+
+    Every runner of a workload times the same number of steps, so all of them have taken the
+    same number of training steps at every measurement: the time of a step depends on the
+    stage of training (saturated sigmoids, subnormal numbers), and a time budget would let
+    the faster framework run ahead into another stage.
+    """
+    rates = [steps_per_second(runner, 1, warmup=0) for runner in runners]
+    return max(min_steps, math.ceil(min_time * statistics.median(rates)))
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -388,7 +404,7 @@ def memory_flatness(w: Workload, X: Any, y: Any, first: int, last: int) -> tuple
 def describe_environment(args: argparse.Namespace, torch: Any) -> list[str]:
     lines = [f"python {platform.python_version()}, numpy {np.__version__}, minirai {getattr(minirai, '__version__', '?')}, "
              f"device {backend.device_name()}, threads {args.threads}, "
-             f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs"]
+             f"load average {load_average()}, {os.cpu_count()} CPUs"]
     for info in threadpoolctl.threadpool_info():
         if info.get("user_api") == "blas":
             lines.append(f"numpy BLAS: {info.get('internal_api')} {info.get('version')}, kernel "
@@ -441,7 +457,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS / torch threads (default 1)")
     parser.add_argument("--quick", action="store_true", help="short measurements: a smoke test (< 60 s)")
@@ -453,22 +469,88 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS],
                         default=[w.name for w in WORKLOADS])
     args = parser.parse_args(argv)
-    rounds = args.rounds or (1 if args.quick else 3)
-    min_time = args.min_time or (0.2 if args.quick else 1.5)
-    min_steps = 2 if args.quick else 3          # (the wide workload takes ~0.6 s a step on one core)
-    warmup = 1 if args.quick else 5
-    memory_steps = 3 if args.quick else 20      # buffers are reused, so the peak is reached by step 2
-    flat_steps = (20, 60) if args.quick else (20, 200)
-    begin = time.perf_counter()
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.min_time = args.min_time or (0.2 if args.quick else 1.5)
+    args.min_steps = 1 if args.quick else 3          # (the wide workload takes ~0.6 s a step on one core)
+    args.warmup = 1 if args.quick else 5             # steps before any timing
+    args.rewarm = 0 if args.quick else 1             # untimed steps before each measurement
+    args.memory_steps = 2 if args.quick else 20      # buffers are reused: the peak is reached by step 2
+    args.flat_steps = (20, 60) if args.quick else (20, 200)
+    return args
 
+
+def measure_memory(workloads: list[Workload], datasets: dict[str, tuple[Any, Any]], steps: int
+                   ) -> dict[str, dict[str, float]]:
+    """minirai's peak memory per runner (building it and taking ``steps`` steps)."""
+    peaks = {}
+    for w in workloads:
+        X, y = datasets[w.name]
+        builders = {f"{w.name}/bp": lambda: minirai_bp(w, X, y), f"{w.name}/rai": lambda: minirai_rai(w, X, y)}
+        if w.name == "deep":
+            builders[f"{w.name}/rai-perblock"] = lambda: minirai_rai(w, X, y, stacked=False)
+        for name, build in builders.items():
+            peaks[name] = peak_memory(build, steps)
+    return peaks
+
+
+def measure_speed(args: argparse.Namespace, ours: dict[str, list[Runner]], theirs: dict[str, list[Runner]],
+                  begin: float) -> dict[str, int]:
+    """Warm every runner up, then time them round after round, minirai and torch alternately.
+
+    Returns the number of steps timed per measurement, per workload."""
+    for runner in [r for name in ours for r in ours[name] + theirs[name]]:
+        runner.run(args.warmup)
+    steps = {name: steps_per_measurement(ours[name] + theirs[name], args.min_time, args.min_steps)
+             for name in ours}
+    for round_ in range(args.rounds):
+        for name in ours:
+            a, b = ours[name], theirs[name]
+            for i in range(max(len(a), len(b))):
+                for runner in a[i:i + 1] + b[i:i + 1]:
+                    runner.rates.append(steps_per_second(runner, steps[name], args.rewarm))
+        print(f"round {round_ + 1}/{args.rounds} done ({time.perf_counter() - begin:.0f} s)", flush=True)
+    return steps
+
+
+def make_rows(args: argparse.Namespace, ours: dict[str, list[Runner]], theirs: dict[str, list[Runner]],
+              peaks: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """The table: medians over rounds, matched up as ROWS says."""
+    rates_ours = {r.name: r.rates for runners in ours.values() for r in runners}
+    rates_theirs = {r.name: r.rates for runners in theirs.values() for r in runners}
+    rows = []
+    for workload, method, mine, other in ROWS:
+        if workload not in ours:
+            continue
+        a, b = rates_ours[mine], rates_theirs.get(other, [])
+        if not b and other.endswith("-ftz"):
+            continue                                  # (no torch, or not on the CPU)
+        ours_rate, their_rate = median(a), median(b)
+        rows.append({
+            "workload": workload, "method": method,
+            "minirai_it_s": ours_rate, "torch_it_s": their_rate,
+            "ratio": ours_rate / their_rate if their_rate else None,
+            "minirai_peak_mb": peaks[mine]["peak_mb"], "minirai_setup_mb": peaks[mine]["setup_mb"],
+            "minirai_rates": a, "torch_rates": b,
+            "paired_ratio": median([p / q for p, q in zip(a, b)]),   # median of per-round ratios
+            "threads": args.threads, "device": args.device, "quick": args.quick,
+        })
+    return rows
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    begin = time.perf_counter()
     backend.set_device(args.device)
     torch, torch_device = import_torch(args)
     with threadpoolctl.threadpool_limits(limits=args.threads):
         if torch is not None:
             torch.set_num_threads(args.threads)
         environment = describe_environment(args, torch)
-        for line in environment:
-            print(line)
+        print("\n".join(environment))
         if torch is None:
             print(f"torch: skipped ({torch_device})")
         workloads = [w for w in WORKLOADS if w.name in args.workloads]
@@ -481,68 +563,35 @@ def main(argv: list[str] | None = None) -> int:
                 if w.name in ("deep", "shallow"):
                     checks += check_against_torch(torch, w, *datasets[w.name], torch_device)
 
-        # memory (minirai): peak over 20 steps per runner, and flatness of a long RAI run
-        peaks: dict[str, dict[str, float]] = {}
-        for w in workloads:
-            X, y = datasets[w.name]
-            builders = {f"{w.name}/bp": lambda: minirai_bp(w, X, y),
-                        f"{w.name}/rai": lambda: minirai_rai(w, X, y)}
-            if w.name == "deep":
-                builders[f"{w.name}/rai-perblock"] = lambda: minirai_rai(w, X, y, stacked=False)
-            for name, build in builders.items():
-                peaks[name] = peak_memory(build, memory_steps)
+        peaks = measure_memory(workloads, datasets, args.memory_steps)
         flat = None
         if "deep" in datasets:
             deep = next(w for w in workloads if w.name == "deep")
-            flat = memory_flatness(deep, *datasets["deep"], *flat_steps)
+            flat = memory_flatness(deep, *datasets["deep"], *args.flat_steps)
             growth = flat[1] - flat[0]
-            print(f"memory: deep rai allocated {flat[0]:.3f} MB after step {flat_steps[0]}, {flat[1]:.3f} MB after "
-                  f"step {flat_steps[1]} (growth {growth * 1024:+.1f} KB) {'flat' if abs(growth) < 0.1 else 'GROWS'}")
+            print(f"memory: deep rai allocated {flat[0]:.3f} MB after step {args.flat_steps[0]}, {flat[1]:.3f} MB "
+                  f"after step {args.flat_steps[1]} (growth {growth * 1024:+.1f} KB) "
+                  f"{'flat' if abs(growth) < 0.1 else 'GROWS'}")
 
-        # speed: build every runner (5 warm-up steps), then alternate minirai and torch, round after round
+        print(f"checks and memory done ({time.perf_counter() - begin:.0f} s); timing ...", flush=True)
         ours = {w.name: minirai_runners(w, *datasets[w.name]) for w in workloads}
         theirs = {w.name: torch_runners(torch, w, *datasets[w.name], torch_device) if torch is not None else []
                   for w in workloads}
-        for runner in [r for w in workloads for r in ours[w.name] + theirs[w.name]]:
-            runner.run(warmup)
-        for round_ in range(rounds):
-            for w in workloads:
-                a, b = ours[w.name], theirs[w.name]
-                for i in range(max(len(a), len(b))):
-                    for runner in ([a[i]] if i < len(a) else []) + ([b[i]] if i < len(b) else []):
-                        runner.rates.append(steps_per_second(runner, min_time, min_steps))
-            print(f"round {round_ + 1}/{rounds} done ({time.perf_counter() - begin:.0f} s)", flush=True)
+        steps = measure_speed(args, ours, theirs, begin)
+        print("steps timed per measurement: " + ", ".join(f"{name} {n}" for name, n in steps.items()))
 
-    rates_ours = {r.name: r.rates for runners in ours.values() for r in runners}
-    rates_theirs = {r.name: r.rates for runners in theirs.values() for r in runners}
-    rows = []
-    for workload, method, mine, other in ROWS:
-        if workload not in datasets:
-            continue
-        ours_rate, their_rate = median(rates_ours[mine]), median(rates_theirs.get(other, []))
-        if their_rate is None and other.endswith("-ftz"):
-            continue                                  # (no torch, or FTZ is a CPU matter)
-        rows.append({
-            "workload": workload, "method": method,
-            "minirai_it_s": ours_rate, "torch_it_s": their_rate,
-            "ratio": ours_rate / their_rate if their_rate else None,
-            "minirai_peak_mb": peaks[mine]["peak_mb"],
-            "minirai_setup_mb": peaks[mine]["setup_mb"],
-            "minirai_rates": rates_ours[mine], "torch_rates": rates_theirs.get(other, []),
-            "threads": args.threads, "device": args.device, "quick": args.quick,
-        })
+    rows = make_rows(args, ours, theirs, peaks)
     print()
     print(table(rows))
-    for line in checks:
-        print(line)
-    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; total {time.perf_counter() - begin:.0f} s")
+    print("\n".join(checks))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"process peak RSS {rss:.0f} MB (minirai and torch together); load average {load_average()}; "
+          f"total {time.perf_counter() - begin:.0f} s")
     if args.json:
-        extra = {"memory_flat_mb": flat, "memory_flat_steps": flat_steps, "memory_steps": memory_steps,
+        extra = {"memory_flat_mb": flat, "memory_flat_steps": args.flat_steps, "memory_steps": args.memory_steps,
                  "checks": checks, "environment": environment}
-        for row in rows:
-            row.update(extra)
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump([{**row, **extra} for row in rows], f, indent=2)
         print(f"wrote {args.json}")
     return 0
 

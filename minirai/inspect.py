@@ -62,7 +62,7 @@ class GradientRecorder:
     """Per-layer gradient and activation norms every ``every`` steps (see module docstring)."""
 
     def __init__(self, every: int = 1) -> None:
-        if not isinstance(every, (int, np.integer)) or every < 1:
+        if isinstance(every, (bool, np.bool_)) or not isinstance(every, (int, np.integer)) or every < 1:
             raise ValueError(f"GradientRecorder: every must be a positive integer, got {every!r}")
         self.every = int(every)
         self.steps: list[int] = []

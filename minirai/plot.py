@@ -282,9 +282,7 @@ def gradient_profile(recorders: Mapping[str, GradientRecorder], quantity: str = 
 def _cmap_with_grey_under() -> Any:
     import matplotlib
 
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_under("0.75")
-    return cmap
+    return matplotlib.colormaps["viridis"].with_extremes(under="0.75")
 
 
 # -- saving --------------------------------------------------------------------------------------

@@ -150,6 +150,8 @@ class RAI:
         self.cuts = cut_positions(model, cuts)
         bounds = [0] + self.cuts + [len(model.layers)]
         self.blocks = [Sequential(model.layers[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+        for block in self.blocks:
+            block.flush_subnormals = model.flush_subnormals
         template = hidden_loss if hidden_loss is not None else MSE()
         if not isinstance(template, Loss):
             raise TypeError(f"RAI: hidden_loss must be a minirai Loss, got {type(template).__name__}")
@@ -180,7 +182,10 @@ class RAI:
         if stacked is True and not self.stacks:
             raise ValueError("stacked=True but no run of identical blocks can be stacked (the model must be "
                              "packed, as mlp() does, and hold consecutive identical blocks)")
-        # the order of work: a block index, or a StackedGroup standing for several blocks
+        self._plan_units()
+
+    def _plan_units(self) -> None:
+        """The order of work: a block index, or a StackedGroup standing for several blocks."""
         in_stack = {s: g for g in self.stacks for s in range(g.first, g.first + g.count)}
         self.units: list[int | StackedGroup] = []
         for s in range(len(self.blocks)):
@@ -188,6 +193,14 @@ class RAI:
                 self.units.append(s)
             elif s == in_stack[s].first:
                 self.units.append(in_stack[s])
+        self._stacked_layers = [layer for g in self.stacks for block in self.blocks[g.first:g.first + g.count]
+                                for layer in block.layers]
+
+    def _unstack_hooked(self) -> None:
+        """A hook added after this trainer was built: run that stack block by block, so it is called."""
+        self.stacks = [g for g in self.stacks if not any(layer.hooks for block in self.blocks[g.first:g.first + g.count]
+                                                         for layer in block.layers)]
+        self._plan_units()
 
     def _stack(self, first: int, count: int) -> StackedGroup | None:
         """Blocks ``first .. first+count-1`` as one stack, or None if their arrays are not side by side."""
@@ -242,6 +255,8 @@ class RAI:
 
     def forward(self) -> Array:
         """Every block on its own input; returns the relaxed loss (a 0-d array)."""
+        if any(layer.hooks for layer in self._stacked_layers):
+            self._unstack_hooked()
         lam = self.lam(self.steps)
         hidden_total = 0.0
         for unit in self.units:

@@ -204,3 +204,74 @@ def test_pictures_on_every_backend(xp, tmp_path):
     assert saved(plot.side_by_side([(model, "device")], ds.X_train, ds.y_train), tmp_path, "side") > MIN_BYTES
     assert saved(plot.loss_curves({"RAI": history}), tmp_path, "loss") > MIN_BYTES
     assert saved(plot.identity_gap_curves(history), tmp_path, "gap") > MIN_BYTES
+
+
+# -- gradient pictures (GradientRecorder) ----------------------------------------------------------
+import json  # noqa: E402
+
+from minirai import cli  # noqa: E402
+from minirai.inspect import GradientRecorder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def grad_recorders(moons):
+    """BP and RAI recorders (every step, 8 steps) of a small 4-Linear sigmoid net."""
+    recorders = {}
+    model = minirai.mlp([2, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    recorders["BP"] = GradientRecorder(every=1)
+    fit(model, minirai.BCE(), minirai.Rprop(model.parameters(), lr=0.1), moons.X_train, moons.y_train, iters=8,
+        progress=False, recorder=recorders["BP"])
+    model = minirai.mlp([2, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    r = RAI(model, moons.X_train, moons.y_train, minirai.BCE())
+    recorders["RAI"] = GradientRecorder(every=1)
+    r.fit(minirai.Rprop(r.parameters(), lr=0.1), 8, progress=False, recorder=recorders["RAI"])
+    return recorders
+
+
+def test_gradient_heatmap_renders_one_panel_per_run_with_a_colorbar(grad_recorders, tmp_path):
+    """One panel per recorder (steps x Linear layers), one shared colour bar; exact zeros fall below it."""
+    fig = plot.gradient_heatmap(grad_recorders, title="grads")
+    panels, colorbar = fig.axes[:2], fig.axes[2:]
+    assert [ax.get_title() for ax in panels] == ["BP", "RAI"]
+    assert len(colorbar) == 1 and "weight_grad" in colorbar[0].get_ylabel()
+    image = panels[1].images[0]
+    shown = np.asarray(image.get_array())
+    assert shown.shape == (4, 8)                                     # Linear layers x records
+    assert (shown[:, 0] < image.norm.vmin).all()                     # RAI step 1: all exactly 0 -> grey
+    assert (shown[:, -1] >= image.norm.vmin).all()                   # step 8: every layer has a gradient
+    assert (panels[0].images[0].norm.vmin, panels[0].images[0].norm.vmax) == (image.norm.vmin, image.norm.vmax)
+    assert saved(fig, tmp_path, "grad-heatmap") > MIN_BYTES
+    with pytest.raises(ValueError):
+        plot.gradient_heatmap({})
+
+
+def test_gradient_profile_renders_and_marks_exact_zeros(grad_recorders, tmp_path):
+    """At record 0 (step 1) RAI's weight gradients are all exactly 0: crosses, counted in the legend."""
+    fig = plot.gradient_profile(grad_recorders, record=0)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    labels = [line.get_label() for line in ax.lines]
+    assert "BP (step 1)" in labels and "RAI (step 1)" in labels
+    zeros = [line for line in ax.lines if line.get_label() == "RAI: exactly 0 (4 layers)"]
+    assert len(zeros) == 1 and zeros[0].get_marker() == "x"
+    assert not any(label.startswith("BP: exactly 0") for label in labels)
+    assert saved(fig, tmp_path, "grad-profile") > MIN_BYTES
+    last = plot.gradient_profile(grad_recorders)                    # default: the last record
+    assert not any("exactly 0" in line.get_label() for line in last.axes[0].lines)
+    assert saved(last, tmp_path, "grad-profile-last") > MIN_BYTES
+
+
+def test_cli_reproduce_grads_writes_gradient_figures_and_profiles(tmp_path):
+    """`reproduce shallow --grads`: heatmap, profile, loss curves, identity gaps; 5-layer profiles in JSON."""
+    assert cli.main(["reproduce", "shallow", "--iters", "10", "--grads", "--quiet", "--out", str(tmp_path)]) == 0
+    for name in ("grad-heatmap", "grad-profile", "loss-curves", "identity-gap"):
+        path = tmp_path / f"shallow-{name}.png"
+        assert path.exists() and path.stat().st_size > MIN_BYTES, name
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [entry["method"] for entry in summary] == ["bp", "rai"]
+    for entry in summary:
+        assert entry["grad_profile_steps"] == [1, 10]
+        assert len(entry["grad_profile_first"]) == len(entry["grad_profile_last"]) == 5
+        assert all(value > 0 for value in entry["grad_profile_last"])
+    rai = summary[1]
+    assert rai["grad_profile_first"] == [0.0] * 5                   # RAI step 1: the tables move first
