@@ -123,6 +123,8 @@ def array_module(*arrays: Any) -> ModuleType:
     Mixing NumPy arrays with device arrays is a clear ``TypeError`` rather than
     the confusing error the device library would raise later.
     """
+    if len(arrays) == 1 and type(arrays[0]) is np.ndarray:
+        return np                        # the common case, answered without a loop
     found: ModuleType | None = None
     for a in arrays:
         if a is None or np.isscalar(a):

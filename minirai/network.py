@@ -35,7 +35,7 @@ class Sequential:
         self.layers: list[Layer] = list(layers)
         self.training = True
         self.packed: Packed | None = None
-        #: set gradients below 2^-100 (float32) to 0 as they pass between layers (see
+        #: set gradients below 2^-100 (float32) to 0 before each layer with parameters (see
         #: flush_subnormals); on by default because CPUs slow down ~50x on subnormal numbers
         self.flush_subnormals = True
         check_widths(self.layers)
@@ -55,11 +55,12 @@ class Sequential:
     __call__ = forward
 
     def backward(self, dy: Array) -> Array:
-        for layer in reversed(self.layers):
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer = self.layers[i]
             dy_in = dy
             dy = layer.backward(dy)
-            if self.flush_subnormals:
-                flush_subnormals(dy)
+            if self.flush_subnormals and i > 0 and self.layers[i - 1].params:
+                flush_subnormals(dy)     # before a layer's weight gradients and their matmuls
             for hook in layer.hooks:
                 hook(layer, "backward", dy_in, dy)
         return dy
@@ -148,8 +149,8 @@ def flush_subnormals(a: Array) -> None:
     float32's smallest normal number (1.2e-38). Below that, *subnormal* numbers keep a few bits,
     and CPUs compute with them ~50x slower (a microcode assist per operation): a band of layers
     full of them made a deep BP step 10x slower. Flushing at 1.2e-38 is not enough, since the
-    next layer's products (dy · W, x · dy, dy · σ') of a gradient just above it are subnormal
-    again. So entries below ``flush_threshold(dtype)`` = 2^-100 ≈ 7.9e-31 in float32 (2^-996 in
+    products of a gradient just above it (dy · W and x · dy in the next Linear layer's matrix
+    multiplications) are subnormal again. So entries below ``flush_threshold(dtype)`` = 2^-100 ≈ 7.9e-31 in float32 (2^-996 in
     float64) are set to 0: 26 binary orders above the subnormals, so that no product with a
     weight or an activation above 2^-26 ≈ 1.5e-8 can become subnormal.
 
