@@ -2,6 +2,7 @@
 
     minirai reproduce shallow|deep [--method bp|rai|both] [--iters N] [--seed S]
                                    [--out DIR] [--device cpu|gpu|auto] [--quiet] [--grads]
+                                   [--jobs N]
     minirai info
 
 ``python -m minirai`` is the same program.
@@ -33,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", choices=backend.DEVICES, default=None,
                      help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    rep.add_argument("--jobs", type=positive_int, default=None,
+                     help="processes to run the runs in (default: one per core on the CPU, 1 on a GPU)")
     rep.add_argument("--grads", action="store_true",
                      help="record per-layer gradient norms; write gradient heatmap/profile, loss and gap figures")
 
@@ -59,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return info()
         from .experiments import reproduce
         reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=args.out,
-                  progress=not args.quiet, grads=args.grads)
+                  progress=not args.quiet, grads=args.grads, jobs=args.jobs)
     except (RuntimeError, ValueError) as error:
         print(f"minirai: error: {error}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ well, so that "BP fails" is tested against more than the proposal's own setting.
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +85,7 @@ def build(experiment: str, seed: int, init: str = "uniform", dtype: Any = None) 
 
 
 def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
-        progress: bool = False, record_every: int | None = None, dataset: data.Dataset | None = None,
+        progress: bool | dict[str, Any] = False, record_every: int | None = None, dataset: data.Dataset | None = None,
         recorder: GradientRecorder | None = None, **rai_options: Any) -> RunResult:
     """Train one network of ``experiment`` with ``method`` ("bp", "bp-tuned" or "rai").
 
@@ -148,28 +149,38 @@ def format_table(results: list[RunResult]) -> str:
 
 def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
               out: str | Path = "runs", progress: bool = True, echo: bool = True,
-              grads: bool = False) -> list[RunResult]:
+              grads: bool = False, jobs: int | None = None) -> list[RunResult]:
     """Run the experiment's methods, write landscapes, the side-by-side figure and summary.json.
 
-    With ``grads`` every run records per-layer gradient norms (about 200 records per run) and
-    the gradient heatmap, the gradient profile, the loss curves and the identity gaps are
-    written beside the landscapes.
+    The runs are independent, so on the CPU they run side by side in ``jobs`` processes
+    (default: one per core, at most one per run; each with one BLAS thread). On a GPU they
+    run one after another. With ``grads`` every run records per-layer gradient norms (about
+    200 records per run) and the gradient heatmap, the gradient profile, the loss curves and
+    the identity gaps are written beside the landscapes.
     """
     from . import plot
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    names = methods_for(experiment, method)
+    jobs = default_jobs(len(names)) if jobs is None else max(1, int(jobs))
+    if echo:
+        how = f"side by side in {jobs} processes" if jobs > 1 else "one after another"
+        print(f"[{experiment}] training {', '.join(names)} for {iters} iterations each (seed {seed}), "
+              f"{how} ...", flush=True)
+    tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads,
+                  progress={"desc": name, "position": k} if progress else False, device=backend.device_name())
+             for k, name in enumerate(names)]
+    if jobs == 1:
+        results = [_run_task(task) for task in tasks]
+    else:
+        from joblib import Parallel, delayed
+        results = Parallel(n_jobs=jobs)(delayed(_run_task)(task) for task in tasks)
     dataset = data.moons()
-    results = []
-    for name in methods_for(experiment, method):
-        if echo:
-            print(f"[{experiment}] training {name} for {iters} iterations (seed {seed}) ...", flush=True)
-        recorder = GradientRecorder(every=max(1, iters // 200)) if grads else None
-        result = run(experiment, name, iters=iters, seed=seed, progress=progress, dataset=dataset, recorder=recorder)
-        results.append(result)
+    for result in results:
         fig = plot.landscape(result.model, dataset.X_train, dataset.y_train,
-                             title=f"{TITLES[name]}\n{experiment}, {iters} iterations: "
+                             title=f"{TITLES[result.method]}\n{experiment}, {iters} iterations: "
                                    f"train acc {result.train_acc:.2f}, test acc {result.test_acc:.3f}")
-        plot.save(fig, out / f"{experiment}-{name}-landscape.png")
+        plot.save(fig, out / f"{experiment}-{result.method}-landscape.png")
     by_method = {r.method: r for r in results}
     if "bp" in by_method and "rai" in by_method:
         panels = [(by_method["bp"].model, TITLES["bp"]), (by_method["rai"].model, TITLES["rai"])]
@@ -183,6 +194,22 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
         print(format_table(results))
         print(f"wrote {out}/ (landscapes, summary.json)")
     return results
+
+
+def default_jobs(runs: int) -> int:
+    """Processes for ``runs`` independent runs: one per core on the CPU, one on a GPU."""
+    if backend.device_name() != "cpu":
+        return 1
+    return max(1, min(runs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _run_task(task: dict[str, Any]) -> RunResult:
+    """One run of :func:`reproduce` (in this process or a worker: the device is set again)."""
+    if backend.device_name() != task["device"]:
+        backend.set_device(task["device"])
+    recorder = GradientRecorder(every=max(1, task["iters"] // 200)) if task["grads"] else None
+    return run(task["experiment"], task["method"], iters=task["iters"], seed=task["seed"],
+               progress=task["progress"], recorder=recorder)
 
 
 def write_gradient_figures(experiment: str, results: list[RunResult], out: Path) -> None:

@@ -366,7 +366,7 @@ class RAI:
         return values
 
     def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
-            record_every: int = 100, progress: bool = True,
+            record_every: int = 100, progress: bool | dict[str, Any] = True,
             callback: Callable[[int, "RAI"], None] | None = None,
             recorder: GradientRecorder | None = None) -> "RAIHistory":
         """Train for ``iters`` steps, recording every ``record_every`` steps (and at 0 and the end).

@@ -128,7 +128,7 @@ def batches(n: int, batch_size: int | None, shuffle: bool, rng: np.random.Genera
 def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, *, iters: int = 100,
         batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
         X_val: Array | None = None, y_val: Array | None = None, record_every: int = 1,
-        progress: bool = True, callback: Callable[[int, Sequential], None] | None = None,
+        progress: bool | dict[str, Any] = True, callback: Callable[[int, Sequential], None] | None = None,
         recorder: GradientRecorder | None = None) -> History:
     """Train ``model`` by chained backprop for ``iters`` optimizer steps.
 
@@ -199,8 +199,10 @@ def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y:
             bar.update(1)
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool | dict[str, Any]):
+    """A tqdm bar, or None. ``enabled`` may be a dict of tqdm options (``desc``, ``position``)."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, leave=False, dynamic_ncols=True)
+    options = enabled if isinstance(enabled, dict) else {}
+    return tqdm(total=total, leave=False, dynamic_ncols=True, **options)

@@ -77,6 +77,9 @@ print(f"at step 0: relaxed loss {start['relaxed_loss']:.5f} = chained loss {star
       f"largest identity gap {start['identity_gap'].max()}")
 
 # %% [markdown]
+# Indexing: Python counts from 0, so `trainer.tables[k]` is `Z_{k+1}`, the input of block
+# `k+1` and the target of block `k`'s hidden loss; the tables below are labelled by `k`.
+#
 # Note the last block: the cut after the last Linear layer leaves only the output Sigmoid in
 # it. Its input, the last table, holds one free number per training example: a logit the
 # optimizer may set directly. Keep that in mind for section 4.
@@ -126,11 +129,11 @@ history = trainer.fit(optimizer, iters, X_val=moons.X_test, y_val=moons.y_test, 
                       progress=False, recorder=rai_recorder)
 
 table_grad, weight_grad = rai_recorder["table_grad"], rai_recorder["weight_grad"]
-print(f"{'step':>5} {'lowest table with a gradient':>29} {'lowest Linear with a gradient':>30}")
+print(f"{'step':>5} {'lowest k: tables[k] has a gradient':>35} {'lowest Linear with a gradient':>30}")
 for k, step in enumerate(rai_recorder.steps):
     if step in (1, 2, 3, 4, 10, 20, 30, 40, 41, 42, 43, iters):
         tables_hit, linears_hit = np.nonzero(table_grad[k] > 0)[0], np.nonzero(weight_grad[k] > 0)[0]
-        print(f"{step:>5} {tables_hit.min() if tables_hit.size else '-':>29} "
+        print(f"{step:>5} {tables_hit.min() if tables_hit.size else '-':>35} "
               f"{linears_hit.min() if linears_hit.size else '-':>30}")
 
 # %% [markdown]
@@ -147,11 +150,11 @@ for k, step in enumerate(rai_recorder.steps):
 # %%
 trainer.forward()
 trainer.backward()
-print(f"{'table':>5} {'|as_input|':>11} {'|as_target|':>12} {'|dL/dZ|':>10} {'max |sum - dL/dZ|':>18}")
+print(f"{'k':>3} {'|as_input[k]|':>14} {'|as_target[k]|':>15} {'|grad_tables[k]|':>17} {'max |sum - grad|':>17}")
 for s in (0, 10, 20, 30, 39, 40):
     a, t, g = trainer.grad_tables_as_input[s], trainer.grad_tables_as_target[s], trainer.grad_tables[s]
-    print(f"{s:>5} {np.linalg.norm(a):>11.3g} {np.linalg.norm(t):>12.3g} {np.linalg.norm(g):>10.3g} "
-          f"{np.abs(a + t - g).max():>18.1e}")
+    print(f"{s:>3} {np.linalg.norm(a):>14.3g} {np.linalg.norm(t):>15.3g} {np.linalg.norm(g):>17.3g} "
+          f"{np.abs(a + t - g).max():>17.1e}")
 
 # %% [markdown]
 # ## 4. Relaxed loss, chained loss and identity gap
@@ -167,12 +170,12 @@ for s in (0, 10, 20, 30, 39, 40):
 
 # %%
 gap = history["identity_gap"]
-print(f"{'step':>5} {'lam':>4} {'relaxed':>9} {'output':>9} {'mean gap':>9} {'max gap':>9} {'at cut':>6} "
+print(f"{'step':>5} {'lam':>4} {'relaxed':>9} {'output':>9} {'mean gap':>9} {'max gap':>9} {'at k':>5} "
       f"{'chained':>8} {'chained_acc':>11} {'val_acc':>8}")
 for k in range(len(history)):
     print(f"{history['step'][k]:>5} {history['lam'][k]:>4.3g} {history['relaxed_loss'][k]:>9.4g} "
           f"{history['output_loss'][k]:>9.4g} {gap[k].mean():>9.2g} {gap[k].max():>9.2g} "
-          f"{int(gap[k].argmax()) + 1 if gap[k].max() > 0 else '-':>6} "
+          f"{int(gap[k].argmax()) if gap[k].max() > 0 else '-':>5} "
           f"{history['chained_loss'][k]:>8.4f} {history['chained_acc'][k]:>11.3f} {history['val_acc'][k]:>8.3f}")
 relaxed, chained = history.last("relaxed_loss"), history.last("chained_loss")
 print(f"\nat the end: relaxed loss {relaxed:.4g}, chained loss {chained:.4g} "
@@ -203,10 +206,10 @@ print(f"\nat the end: relaxed loss {relaxed:.4g}, chained loss {chained:.4g} "
 # %%
 chained_acts = trainer.chained_activations(trainer.X)
 local = trainer.identity_gaps()
-print(f"{'cut':>4} {'identity gap (local)':>21} {'chained vs table (drift)':>25}")
+print(f"{'k':>3} {'identity gap (local)':>21} {'chained vs tables[k] (drift)':>29}")
 for s in (0, 5, 10, 20, 30, 39, 40):
     drift = float(np.mean((chained_acts[s] - trainer.tables[s]) ** 2))
-    print(f"{s + 1:>4} {local[s]:>21.2g} {drift:>25.2g}")
+    print(f"{s:>3} {local[s]:>21.2g} {drift:>29.2g}")
 
 # %% [markdown]
 # Only at the first cut are the two equal (block 0 reads the real input, so its output is
@@ -249,31 +252,36 @@ print(f"{sum(g.size for g in g_one.values())} gradient entries; sign changes bet
       {name: n for name, n in flips.items() if n} or "none")
 
 # %% [markdown]
-# The entries whose sign changes are in the last table (`table41@81`), plus at most a
+# The entries whose sign changes are in the last table (`table41@81`: table 41, i.e.
+# `trainer.tables[40]`, at position 81 of the layer list), plus at most a
 # stray entry whose gradient is so close to 0 that rounding decides its sign. So under
 # Rprop, λ (constant or scheduled) acts only through the last table, and different λ give
 # similar runs. (With SGD, λ scales every step size, and it matters everywhere.)
-# Shorter runs with other λ, from the same initial weights:
+# A shorter run with the geometric schedule above, from the same initial weights, against
+# the λ = 1 run at the same step:
 
 # %%
 compare_iters = iters // 2
 rows = [("1 (above)", history["step"].tolist().index(compare_iters), history)]
-for label, lam in [("0.1", 0.1), ("geometric", schedule)]:
+for label, lam in [("geometric", schedule)]:
     other = rai.RAI(minirai.mlp(SIZES, "sigmoid", "sigmoid", seed=SEED), moons.X_train, moons.y_train,
                     minirai.BCE(), lam=lam)
     h = other.fit(minirai.Rprop(other.parameters(), lr=0.1), compare_iters, X_val=moons.X_test,
                   y_val=moons.y_test, record_every=compare_iters, progress=False)
     rows.append((label, -1, h))
 print(f"after {compare_iters} steps:")
-print(f"{'λ':>10} {'relaxed':>9} {'mean gap':>9} {'chained':>8} {'chained_acc':>11} {'val_acc':>8}")
+print(f"{'λ':>10} {'λ now':>6} {'relaxed':>9} {'output':>9} {'mean gap':>9} {'chained':>8} {'chained_acc':>11} "
+      f"{'val_acc':>8}")
 for label, k, h in rows:
-    print(f"{label:>10} {h['relaxed_loss'][k]:>9.4g} {h['identity_gap'][k].mean():>9.2g} "
-          f"{h['chained_loss'][k]:>8.4f} {h['chained_acc'][k]:>11.3f} {h['val_acc'][k]:>8.3f}")
+    print(f"{label:>10} {h['lam'][k]:>6.3g} {h['relaxed_loss'][k]:>9.4g} {h['output_loss'][k]:>9.4g} "
+          f"{h['identity_gap'][k].mean():>9.2g} {h['chained_loss'][k]:>8.4f} {h['chained_acc'][k]:>11.3f} "
+          f"{h['val_acc'][k]:>8.3f}")
 
 # %% [markdown]
-# The relaxed loss differs a lot between rows (it contains λ), while the chained numbers,
-# the ones that describe the network, differ much less: another reason not to compare runs
-# by their relaxed loss.
+# In the full run the two relaxed losses differ by a factor of several, mostly through the
+# output loss: λ decides how hard the last table is pulled back from the labels towards what
+# the network computes. The chained numbers, the ones that describe the network, differ by a
+# few percent: another reason not to compare runs by their relaxed loss.
 #
 # ## 6. Gradient profiles: BP against RAI
 #
@@ -284,7 +292,7 @@ for label, k, h in rows:
 bp_model = minirai.mlp(SIZES, "sigmoid", "sigmoid", seed=SEED)
 bp_recorder = GradientRecorder(every=5)
 bp_history = train.fit(bp_model, minirai.BCE(), minirai.Rprop(bp_model.parameters(), lr=0.1),
-                       moons.X_train, moons.y_train, iters=20 if QUICK else 50, X_val=moons.X_test,
+                       moons.X_train, moons.y_train, iters=20 if QUICK else 30, X_val=moons.X_test,
                        y_val=moons.y_test, record_every=10, progress=False, recorder=bp_recorder)
 for name, rec in (("BP", bp_recorder), ("RAI", rai_recorder)):
     profile = rec.profile("weight_grad")

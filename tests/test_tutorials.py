@@ -1,0 +1,96 @@
+"""The tutorial chapters run top to bottom and write their figures; the exercise checker works.
+
+Each chapter runs in a subprocess, as a learner would run it, in quick mode
+(``MINIRAI_TUTORIAL_QUICK=1``: fewer iterations), headless (``MPLBACKEND=Agg``), on the CPU,
+with its figures written to a temporary folder (``MINIRAI_TUTORIAL_OUT``).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TUTORIALS = ROOT / "tutorials"
+TIMEOUT = 120   # seconds per subprocess: generous for a loaded machine; each takes a few seconds
+
+CHAPTERS = {
+    "01_backprop_by_hand.py": ["01_landscape.png", "01_loss_curves.png"],
+    "02_vanishing_gradients.py": ["02_gradient_profile.png", "02_gradient_heatmap.png"],
+    "03_relaxed_activation_identity.py": ["03_gradient_profile_bp_vs_rai.png", "03_landscape_bp_vs_rai.png",
+                                          "03_rai_loss_curves.png", "03_identity_gaps.png"],
+}
+#: a line each chapter must print (its key result, so a silent no-op cannot pass)
+PRINTS = {
+    "01_backprop_by_hand.py": "Linear ok: True",
+    "02_vanishing_gradients.py": "measured shrink per layer",
+    "03_relaxed_activation_identity.py": "at the end: relaxed loss",
+}
+TASKS = ("1.1", "1.2", "2.1")
+EXIT_NOT_DONE = 3   # check_exercises.py: none failed, some not done
+
+
+def run(args: list[str], out: Path | None = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MINIRAI_TUTORIAL_QUICK="1", MPLBACKEND="Agg", MINIRAI_DEVICE="cpu")
+    if out is not None:
+        env["MINIRAI_TUTORIAL_OUT"] = str(out)
+        out.mkdir(parents=True, exist_ok=True)
+    return subprocess.run([sys.executable, *args], cwd=out or ROOT, env=env, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("chapter", list(CHAPTERS))
+def test_chapter_runs_and_writes_its_figures(chapter, tmp_path):
+    out = tmp_path / "figures"
+    result = run([str(TUTORIALS / chapter)], out=out)
+    assert result.returncode == 0, f"{chapter} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    for name in CHAPTERS[chapter]:
+        figure = out / name
+        assert figure.is_file() and figure.stat().st_size > 10_000, f"{chapter} did not write {name}"
+    assert not (out / "tutorial-out").exists()          # MINIRAI_TUTORIAL_OUT was used, not the default
+    assert PRINTS[chapter] in result.stdout, result.stdout[-3000:]
+    assert "RuntimeWarning" not in result.stderr, result.stderr   # no overflow/underflow noise for a learner
+    if chapter.startswith("03"):
+        # relaxed loss, chained loss and identity gap are printed side by side
+        header = next(line for line in result.stdout.splitlines() if line.split()[:2] == ["step", "lam"])
+        for column in ("relaxed", "mean gap", "chained", "val_acc"):
+            assert column in header
+
+
+def test_reference_solutions_pass():
+    result = run([str(TUTORIALS / "check_exercises.py"), "--solutions"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Task ")]
+    assert [line.split()[1] for line in lines] == list(TASKS)
+    assert all(" PASS " in line for line in lines), result.stdout
+
+
+def test_stubs_are_reported_not_done():
+    result = run([str(TUTORIALS / "check_exercises.py")])
+    assert result.returncode == EXIT_NOT_DONE, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("Task ")]
+    assert len(lines) == len(TASKS)
+    assert all(" NOT DONE " in line for line in lines), result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_checker_reports_a_wrong_answer_as_fail(tmp_path):
+    """A wrong implementation is a FAIL with exit status 1, not a crash."""
+    sys.path.insert(0, str(TUTORIALS))
+    try:
+        import check_exercises
+    finally:
+        sys.path.remove(str(TUTORIALS))
+    wrong = tmp_path / "wrong.py"
+    wrong.write_text("def tanh_backward(y, dy):\n    return dy * (1 - y)\n"
+                     "def sgd_momentum_update(param, grad, buf, lr, momentum, first_step):\n"
+                     "    param = param - lr * grad\n"
+                     "def rai_table_gradient(X, Z, y, W1, b1, W2, b2, lam):\n    return X @ Z\n")
+    module = check_exercises.load(str(wrong), "wrong")
+    for key, (_, check) in check_exercises.TASKS.items():
+        with pytest.raises(check_exercises.Failed):
+            check(module)
+    assert check_exercises.main(["1.1"]) == EXIT_NOT_DONE   # the stubs, one task
