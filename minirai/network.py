@@ -145,7 +145,7 @@ class Sequential:
 def flush_subnormals(a: Array) -> None:
     """Set the entries of a gradient ``a`` that are too small to matter, and slow, to 0.
 
-    In a deep sigmoid chain the backward gradient shrinks by ~4x per layer until it falls below
+    In a deep sigmoid chain the backward gradient shrinks by ~7x per layer until it falls below
     float32's smallest normal number (1.2e-38). Below that, *subnormal* numbers keep a few bits,
     and CPUs compute with them ~50x slower (a microcode assist per operation): a band of layers
     full of them made a deep BP step 10x slower. Flushing at 1.2e-38 is not enough, since the

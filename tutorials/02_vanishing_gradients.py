@@ -176,8 +176,8 @@ print(f"float64: smallest normal {np.finfo(np.float64).tiny:.3g}")
 # %% [markdown]
 # Subnormal numbers are also *slow*: CPUs take a microcode assist on them (~50x slower per
 # operation). So minirai's `Sequential.backward` flushes gradient entries below
-# `2^-100 ≈ 7.9e-31` to zero as they pass between layers (`model.flush_subnormals`, on by
-# default; see `docs/design.md`). That changes only numbers no optimizer could use except by
+# `2^-100 ≈ 7.9e-31` to zero before they enter a layer with parameters
+# (`model.flush_subnormals`, on by default; see `docs/design.md`). That changes only numbers no optimizer could use except by
 # their sign. Setting `model.flush_subnormals = False` gives strict IEEE float32, where only
 # true underflow makes zeros.
 #
@@ -212,12 +212,14 @@ for name, net, flush in [("float32, flush (default)", model, True), ("float32, s
 model.flush_subnormals = True
 
 # %% [markdown]
-# * With the flush, every layer whose entries all fall below 7.9e-31 has exactly zero gradient.
-# * In strict float32 the same layers keep a few nonzero subnormal entries, but many entries
-#   (and, once training has pushed the profile low enough, whole layers) underflow to exactly 0.
+# * With the flush, every Linear layer whose incoming gradient `dL/dz` lies entirely below
+#   7.9e-31 gets exactly zero weight gradient.
+# * In strict float32 some of those layers keep a few nonzero subnormal entries, but many
+#   entries (and, once training has pushed the profile low enough, whole layers) underflow
+#   to exactly 0.
 # * In float64 nothing is zero, but the gradients near the input are astronomically small:
 #   the dtype only decides *where* "tiny" becomes "zero". The vanishing itself is the
-#   product of sigmoid derivatives.
+#   product of the per-layer factors of section 2.
 #
 # Does "tiny but nonzero" matter? For plain gradient descent, no: a step of `lr · 1e-30`
 # changes nothing. Rprop looks only at the *sign* of each gradient entry, so a nonzero 1e-30
