@@ -13,8 +13,10 @@ update (lr 0.1) of a float32 network trained with BCE on two-moons. The workload
     wide     [2] + [512] * 20 + [1], sigmoid everywhere,        n = 2048
 
 each trained by chained backprop (BP) and by RAI (a trainable table after every Linear).
-PyTorch runs the same workloads in eager mode, with its default nn.Linear init, BCELoss
-and torch.optim.Rprop; its RAI mirrors the proposal's code (see ``torch_rai``).
+PyTorch runs the same workloads in eager mode, with nn.Linear layers, BCELoss and
+torch.optim.Rprop; its RAI mirrors the proposal's code (see ``TorchRAI``). PyTorch starts
+from minirai's initial weights (drawn from nn.Linear's default distribution), so both time
+the same stretch of the same training run.
 
 minirai and PyTorch are measured alternately in the same process, a few rounds each, and
 the median is reported, because a shared machine's speed drifts. See benchmarks/README.md.
@@ -69,7 +71,7 @@ WORKLOADS = [
 
 # Rows of the table: (workload, label, minirai runner, torch runner); runners are named
 # "workload/method". Two rows share a measurement on one side so that they can be compared:
-# "bp (torch FTZ)" sets PyTorch's flush-denormal mode, as minirai flushes subnormal gradients;
+# "bp (torch FTZ)" sets PyTorch's flush-denormal mode, as minirai flushes tiny gradients to 0;
 # "rai per-block" is minirai's reference (unstacked) RAI path against the same torch RAI.
 ROWS = [
     ("shallow", "bp", "shallow/bp", "shallow/bp"),
@@ -328,7 +330,15 @@ def steps_per_measurement(runners: list[Runner], min_time: float, min_steps: int
     stage of training (saturated sigmoids, subnormal numbers), and a time budget would let
     the faster framework run ahead into another stage.
     """
-    rates = [steps_per_second(runner, 1, warmup=0) for runner in runners]
+    first, count = runners[0], 0
+    with first.context():                     # probe: as many steps of the first runner as fit in 0.1 s
+        start = time.perf_counter()
+        while count < 1 or time.perf_counter() - start < 0.1:
+            first.step()
+            count += 1
+            first.sync()
+        rates = [count / (time.perf_counter() - start)]
+    rates += [steps_per_second(runner, count, warmup=0) for runner in runners[1:]]
     return max(min_steps, math.ceil(min_time * statistics.median(rates)))
 
 
@@ -585,7 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print("\n".join(checks))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"process peak RSS {rss:.0f} MB (minirai and torch together); load average {load_average()}; "
+    print(f"process peak RSS {rss:.0f} MB (everything this process ran); load average {load_average()}; "
           f"total {time.perf_counter() - begin:.0f} s")
     if args.json:
         extra = {"memory_flat_mb": flat, "memory_flat_steps": args.flat_steps, "memory_steps": args.memory_steps,
