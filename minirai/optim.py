@@ -215,9 +215,10 @@ class Adam(Optimizer):
 class Rprop(Optimizer):
     r"""Resilient backprop (Riedmiller & Braun, 1993) with PyTorch's semantics.
 
-    Each value has its own step size Δ (initially ``lr``) and remembers its previous gradient:
+    Each value has its own step size Δ (initially ``lr``) and remembers the sign of its
+    previous gradient:
 
-        s = sign(g · g_prev)
+        s = sign(g) · sign(g_prev)
         Δ ← clip(Δ · η+, Δmin, Δmax)  where s > 0    (same direction: speed up)
         Δ ← clip(Δ · η-, Δmin, Δmax)  where s < 0    (overshot: slow down ...)
         g ← 0                         where s < 0    (... and skip this update)
@@ -226,6 +227,11 @@ class Rprop(Optimizer):
 
     Defaults: η- = 0.5, η+ = 1.2, Δ in [1e-6, 50]. Only gradient signs matter, which is
     why Rprop moves even the tiny gradients of a deep sigmoid net (if they are not exactly 0).
+
+    PyTorch keeps g_prev itself and tests ``g · g_prev``; minirai keeps only its sign
+    (``state["prev_sign"]``: -1, 0 or +1; 0 after a flip), which gives the same updates
+    without multiplying two tiny gradients: their product underflows into subnormal
+    numbers, which CPUs process ~50x slower (it made a deep RAI step 2x slower).
     """
 
     def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 0.01,
@@ -239,23 +245,24 @@ class Rprop(Optimizer):
 
     def init_state(self, param: Array) -> dict[str, Array]:
         xp = backend.array_module(param)
-        return {"prev_grad": xp.zeros_like(param), "step_size": xp.full_like(param, self.lr)}
+        return {"prev_sign": xp.zeros_like(param), "step_size": xp.full_like(param, self.lr)}
 
     def update(self, param: Array, grad: Array, state: dict[str, Array]) -> None:
         xp = backend.array_module(param)
         eta_minus, eta_plus = self.etas
-        prev, step = state["prev_grad"], state["step_size"]
-        agreement = grad * prev                                   # > 0 same sign, < 0 flipped
-        same, flipped = agreement > 0, agreement < 0
-        factor = agreement                                        # (reuse the array)
-        factor.fill(1)
-        xp.copyto(factor, eta_plus, where=same)                   # Δ ← Δ η+ where same direction
-        xp.copyto(factor, eta_minus, where=flipped)               # Δ ← Δ η- where it flipped
+        prev_sign, step = state["prev_sign"], state["step_size"]
+        direction = xp.sign(grad)                                 # -1, 0 or +1
+        agreement = direction * prev_sign                         # +1 same sign, -1 flipped, 0 new
+        # Δ ← Δ·η+ where agreement = +1, Δ·η- where -1, unchanged where 0: the factor is the
+        # parabola through (-1, η-), (0, 1), (+1, η+). Arithmetic instead of masks, because
+        # masked writes with random masks are ~30x slower than a plain pass over the array.
+        factor = agreement * ((eta_plus - eta_minus) / 2)
+        factor += 1
+        factor += agreement * agreement * ((eta_plus + eta_minus) / 2 - 1)
         step *= factor
         xp.clip(step, *self.step_sizes, out=step)
-        xp.copyto(prev, grad)                                     # g_prev ← g ...
-        xp.copyto(prev, 0, where=flipped)                         # ... but 0 where it flipped
-        direction = xp.sign(prev, out=factor)                     # (reuse the array again)
+        direction *= agreement >= 0                               # a flip: no move, and remember 0
+        prev_sign[...] = direction
         direction *= step
         param -= direction                                        # p ← p - sign(g) Δ
 
