@@ -170,7 +170,7 @@ class RAI:
         self.tables: list[Array] = self.chained_activations(self.X)
         self.grad_tables = [xp.zeros_like(z) for z in self.tables]
         self.grad_tables_as_input: list[Array | None] = [None] * len(self.tables)
-        self.grad_tables_as_target: list[Array | None] = [None] * len(self.tables)
+        self._as_target: list[Array | None] = [None] * len(self.tables)   # see grad_tables_as_target
         self.outputs: list[Array | None] = [None] * len(self.blocks)   # o_s of the last forward
         self.output_loss: Array | None = None
         self.hidden_values: list[Array | None] = [None] * len(self.cuts)
@@ -289,7 +289,6 @@ class RAI:
                 unit.backward(lam)
                 for k in range(unit.count):
                     self.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
-                    self.grad_tables_as_target[unit.first + k] = unit.as_target[k]
                 continue
             s = unit
             if s == len(self.blocks) - 1:
@@ -297,12 +296,26 @@ class RAI:
             else:
                 hidden = self.hidden_losses[s]
                 d_output = lam * hidden.backward()
-                self.grad_tables_as_target[s] = lam * hidden.grad_target
-                self.grad_tables[s] += self.grad_tables_as_target[s]
+                self._as_target[s] = lam * hidden.grad_target
+                self.grad_tables[s] += self._as_target[s]
             d_input = self.blocks[s].backward(d_output)
             if s > 0:
                 self.grad_tables_as_input[s - 1] = d_input
                 self.grad_tables[s - 1] += d_input
+
+    @property
+    def grad_tables_as_target(self) -> list[Array | None]:
+        """Per table, λ ∂L_h/∂Z: the part of dL/dZ from Z as the previous block's target.
+
+        Assembled when read: a stacked group keeps only dL/do, of which this part is the negative.
+        """
+        parts = list(self._as_target)
+        for group in self.stacks:
+            if group.as_input is not None:
+                negated = group.as_target
+                for k in range(group.count):
+                    parts[group.first + k] = negated[k]
+        return parts
 
     def _zero_table_grads(self) -> None:
         if self.packed_tables is not None:   # all table gradients: one flat array

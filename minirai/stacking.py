@@ -84,7 +84,6 @@ class StackedGroup:
         self.tables, self.grad_tables = tables, grad_tables
         xp = backend.array_module(tables)
         self.diff = xp.empty_like(tables[1:])          # o - Z, then dL/do
-        self.as_target = xp.empty_like(tables[1:])     # λ ∂L_h/∂Z for Z as a target
         self.as_input: Array | None = None             # dL/dZ for Z as an input
         self.output: Array | None = None
         self.hidden: Array | None = None               # (G,) hidden loss per cut
@@ -101,14 +100,17 @@ class StackedGroup:
         self.hidden = xp.einsum("gij,gij->g", self.diff, self.diff) / per_example
         return self.hidden
 
+    @property
+    def as_target(self) -> Array:
+        """λ ∂L_h/∂Z for each target table, (G, N, D): minus dL/do (made when asked for)."""
+        return -self.diff
+
     def backward(self, lam: float) -> None:
         """Gradients of λ Σ h_s: weights (into the layers' views) and both table parts (added)."""
         xp = backend.array_module(self.tables)
-        scale = 2.0 * lam / self.diff[0].size
-        xp.multiply(self.diff, -scale, out=self.as_target)
-        d_output = xp.multiply(self.diff, scale, out=self.diff)
+        d_output = xp.multiply(self.diff, 2.0 * lam / self.diff[0].size, out=self.diff)  # λ·2(o - Z)/(N D)
+        self.grad_tables[1:] -= d_output               # Z as a target: λ ∂L_h/∂Z = -dL/do
         for layer in reversed(self.layers):
             d_output = layer.backward(d_output)
         self.as_input = d_output
-        self.grad_tables[:-1] += self.as_input
-        self.grad_tables[1:] += self.as_target
+        self.grad_tables[:-1] += self.as_input         # Z as an input: the stacked blocks' dL/dx
