@@ -14,6 +14,7 @@ import sys
 from typing import Sequence
 
 from . import __version__, backend
+from .train import TrainingDiverged
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .experiments import reproduce
         reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=args.out,
                   progress=not args.quiet, grads=args.grads, jobs=args.jobs)
+    except TrainingDiverged as error:
+        print(f"minirai: {error}", file=sys.stderr)
+        return 3
     except (RuntimeError, ValueError) as error:
         print(f"minirai: error: {error}", file=sys.stderr)
         return 2

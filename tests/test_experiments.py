@@ -137,3 +137,16 @@ def test_python_m_minirai_help():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "reproduce" in done.stdout and "usage: minirai" in done.stdout
+
+
+def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch, capsys):
+    """A run that diverges ends the command with the trainer's message (where and when), not a traceback."""
+    import minirai.experiments
+    from minirai.train import History, TrainingDiverged
+
+    def diverge(*args, **kwargs):
+        raise TrainingDiverged("RAI training diverged at step 7: table 3 (after layer 4) holds NaN or inf",
+                               History())
+    monkeypatch.setattr(minirai.experiments, "reproduce", diverge)
+    assert minirai.cli.main(["reproduce", "shallow", "--quiet"]) == 3
+    assert "step 7" in capsys.readouterr().err
