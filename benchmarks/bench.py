@@ -42,6 +42,7 @@ import threadpoolctl
 
 import minirai
 from minirai import backend, data
+from minirai.inspect import GradientRecorder
 from minirai.losses import BCE
 from minirai.network import mlp, reusing_buffers
 from minirai.optim import Rprop
@@ -80,6 +81,7 @@ ROWS = [
     ("deep", "bp (torch FTZ)", "deep/bp", "deep/bp-ftz"),
     ("deep", "rai", "deep/rai", "deep/rai"),
     ("deep", "rai per-block", "deep/rai-perblock", "deep/rai"),
+    ("deep", "rai + grad records", "deep/rai-recorded", "deep/rai"),
     ("wide", "bp", "wide/bp", "wide/bp"),
     ("wide", "rai", "wide/rai", "wide/rai"),
 ]
@@ -129,13 +131,17 @@ def minirai_bp(w: Workload, X: Any, y: Any, model=None) -> Runner:
     return Runner(f"{w.name}/bp", step, backend.synchronize, lambda: reusing_buffers(model))
 
 
-def minirai_rai(w: Workload, X: Any, y: Any, stacked: bool | str = "auto", model=None) -> Runner:
-    """RAI with a table after every Linear: ``trainer.step(opt)``, as RAI.fit runs it."""
+def minirai_rai(w: Workload, X: Any, y: Any, stacked: bool | str = "auto", model=None,
+                record: bool = False) -> Runner:
+    """RAI with a table after every Linear: ``trainer.step(opt)``, as RAI.fit runs it.
+
+    ``record``: a GradientRecorder captures every step (to measure what recording costs)."""
     model = model or minirai_model(w)
     trainer = RAI(model, X, y, BCE(), cuts="linear", stacked=stacked)
     opt = Rprop(trainer.parameters(), lr=LR)
-    suffix = "" if stacked else "-perblock"
-    return Runner(f"{w.name}/rai{suffix}", lambda: trainer.step(opt), backend.synchronize,
+    recorder = GradientRecorder(every=1) if record else None
+    suffix = ("" if stacked else "-perblock") + ("-recorded" if record else "")
+    return Runner(f"{w.name}/rai{suffix}", lambda: trainer.step(opt, recorder), backend.synchronize,
                   lambda: reusing_buffers(model))
 
 
@@ -143,6 +149,7 @@ def minirai_runners(w: Workload, X: Any, y: Any) -> list[Runner]:
     runners = [minirai_bp(w, X, y), minirai_rai(w, X, y)]
     if w.name == "deep":
         runners.append(minirai_rai(w, X, y, stacked=False))
+        runners.append(minirai_rai(w, X, y, record=True))
     return runners
 
 
@@ -457,12 +464,12 @@ def median(values: list[float]) -> float | None:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'workload':<8} {'method':<15} {'minirai it/s':>12} {'torch it/s':>10} {'ratio':>6} {'minirai peak MB':>15}"
+    head = f"{'workload':<8} {'method':<18} {'minirai it/s':>12} {'torch it/s':>10} {'ratio':>6} {'minirai peak MB':>15}"
     lines = [head, "-" * len(head)]
     for r in rows:
         torch_rate = "-" if r["torch_it_s"] is None else f"{r['torch_it_s']:.1f}"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
-        lines.append(f"{r['workload']:<8} {r['method']:<15} {r['minirai_it_s']:>12.1f} {torch_rate:>10} {ratio:>6} "
+        lines.append(f"{r['workload']:<8} {r['method']:<18} {r['minirai_it_s']:>12.1f} {torch_rate:>10} {ratio:>6} "
                      f"{r['minirai_peak_mb']:>15.1f}")
     return "\n".join(lines)
 
@@ -498,6 +505,7 @@ def measure_memory(workloads: list[Workload], datasets: dict[str, tuple[Any, Any
         builders = {f"{w.name}/bp": lambda: minirai_bp(w, X, y), f"{w.name}/rai": lambda: minirai_rai(w, X, y)}
         if w.name == "deep":
             builders[f"{w.name}/rai-perblock"] = lambda: minirai_rai(w, X, y, stacked=False)
+            builders[f"{w.name}/rai-recorded"] = lambda: minirai_rai(w, X, y, record=True)
         for name, build in builders.items():
             peaks[name] = peak_memory(build, steps)
     return peaks
@@ -593,6 +601,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = make_rows(args, ours, theirs, peaks)
     print()
     print(table(rows))
+    recorded = {r["method"]: r["minirai_it_s"] for r in rows if r["workload"] == "deep"}
+    if recorded.get("rai") and recorded.get("rai + grad records"):
+        print(f"gradient recording every step costs {recorded['rai'] / recorded['rai + grad records'] - 1:+.0%} "
+              "time on deep RAI (GradientRecorder(every=1); nothing is computed without a recorder)")
     print("\n".join(checks))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS {rss:.0f} MB (everything this process ran); load average {load_average()}; "
