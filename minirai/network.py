@@ -50,11 +50,18 @@ class Sequential:
             x = layer.forward(x)
             for hook in layer.hooks:
                 hook(layer, "forward", x_in, x)
+            if not self.training:   # eval mode: no backward follows, so keep no cache (a 10,000-point
+                layer.x = None      # grid through 200 layers would otherwise hold every activation)
+                if i > 0:
+                    self.layers[i - 1].y = None
         return x
 
     __call__ = forward
 
     def backward(self, dy: Array) -> Array:
+        if not self.training:
+            raise RuntimeError("backward() in eval mode: eval-mode forwards keep no cache for it; "
+                               "call model.train() and run forward again")
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             dy_in = dy

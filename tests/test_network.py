@@ -146,3 +146,19 @@ def test_hooks_see_forward_and_backward_and_can_be_removed():
     remove()
     model.forward(x)
     assert len(seen) == 2
+
+
+def test_eval_mode_forward_keeps_no_cache_and_backward_then_says_why():
+    """In eval mode no activation is kept (memory stays flat for big grids); backward is a clear error."""
+    model = minirai.mlp([2, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    X = np.random.default_rng(0).standard_normal((5000, 2)).astype(np.float32)
+    model.eval()
+    out = model.forward(X)
+    assert out.shape == (5000, 1)
+    assert all(layer.x is None for layer in model.layers)
+    assert all(layer.y is None for layer in model.layers[:-1])
+    with pytest.raises(RuntimeError, match="eval mode"):
+        model.backward(np.ones_like(out))
+    model.train()
+    model.forward(X[:3])
+    assert all(layer.x is not None for layer in model.layers)
