@@ -715,3 +715,29 @@ def test_numpy_numbers_are_accepted_for_lam_and_reinit_period_and_bad_schedules_
     negative = RAI(model, d.X_train, d.y_train, minirai.BCE(), lam=lambda step: -1.0)
     with pytest.raises(ValueError, match="schedule"):
         negative.forward()
+
+
+def test_stacked_and_per_block_paths_agree_in_float32():
+    """float32, a 12-block sigmoid chain, 3 steps: losses, gradients and parameters agree to 1e-5.
+
+    (Over many steps Rprop turns last-bit differences of gradients that are zero in exact
+    arithmetic into full steps of opposite sign, so paths are compared over a few steps.)
+    """
+    d = minirai.data.moons(n_samples=41, n_test=5)
+    runs = []
+    for stacked in ("auto", False):
+        model = minirai.mlp([2] + [32] * 12 + [1], "sigmoid", "sigmoid", seed=4)
+        rai = RAI(model, d.X_train, d.y_train, minirai.BCE(), stacked=stacked)
+        opt = Rprop(rai.parameters(), lr=0.01)
+        losses = [rai.step(opt) for _ in range(3)]
+        rai.forward()
+        rai.backward()
+        runs.append((rai, losses))
+    (a, la), (b, lb) = runs
+    assert a.stacks and not b.stacks
+    np.testing.assert_allclose(la, lb, rtol=1e-5)
+    for (name, pa, ga), (_, pb, gb) in zip(a.named_parameters(), b.named_parameters()):
+        assert pa.dtype == np.float32
+        np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-7, err_msg=name)
+        scale = float(np.abs(gb).max()) or 1.0
+        np.testing.assert_allclose(ga, gb, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
