@@ -189,20 +189,29 @@ def test_relaxed_objective_gradcheck_with_identical_blocks(cuts, lam, stacked):
                for a, b in zip(rai.grad_tables_as_input, rai.grad_tables_as_target))
 
 
-def test_stacked_and_per_block_paths_agree():
-    """Stacked and per-block RAI give the same losses, gradient parts and updates over 5 steps."""
-    X, y = small_data(9)
+def run_both_paths(make, steps, lr):
+    """``make(stacked)`` trained on the stacked and on the per-block path: [(trainer, losses)] x 2,
+    each trainer left after a final forward and backward."""
     runs = []
     for stacked in ("auto", False):
-        rai = RAI(repeated_model(), X, y, BCE(), cuts="linear", lam=0.7, stacked=stacked)
-        perturb_tables(rai)
-        opt = Rprop(rai.parameters(), lr=0.05)
-        losses = [rai.step(opt) for _ in range(5)]
+        rai = make(stacked)
+        opt = Rprop(rai.parameters(), lr=lr)
+        losses = [rai.step(opt) for _ in range(steps)]
         rai.forward()
         rai.backward()
         runs.append((rai, losses))
-    (a, la), (b, lb) = runs
-    assert a.stacks and not b.stacks
+    assert runs[0][0].stacks and not runs[1][0].stacks
+    return runs
+
+
+def test_stacked_and_per_block_paths_agree():
+    """Stacked and per-block RAI give the same losses, gradient parts and updates over 5 steps."""
+    X, y = small_data(9)
+    def make(stacked):
+        rai = RAI(repeated_model(), X, y, BCE(), cuts="linear", lam=0.7, stacked=stacked)
+        perturb_tables(rai)
+        return rai
+    (a, la), (b, lb) = run_both_paths(make, steps=5, lr=0.05)
     np.testing.assert_allclose(la, lb, rtol=1e-12)
     for (name, pa, ga), (_, pb, gb) in zip(a.named_parameters(), b.named_parameters()):
         np.testing.assert_allclose(pa, pb, rtol=1e-10, atol=1e-13, err_msg=name)
@@ -724,17 +733,11 @@ def test_stacked_and_per_block_paths_agree_in_float32():
     arithmetic into full steps of opposite sign, so paths are compared over a few steps.)
     """
     d = minirai.data.moons(n_samples=41, n_test=5)
-    runs = []
-    for stacked in ("auto", False):
+
+    def make(stacked):
         model = minirai.mlp([2] + [32] * 12 + [1], "sigmoid", "sigmoid", seed=4)
-        rai = RAI(model, d.X_train, d.y_train, minirai.BCE(), stacked=stacked)
-        opt = Rprop(rai.parameters(), lr=0.01)
-        losses = [rai.step(opt) for _ in range(3)]
-        rai.forward()
-        rai.backward()
-        runs.append((rai, losses))
-    (a, la), (b, lb) = runs
-    assert a.stacks and not b.stacks
+        return RAI(model, d.X_train, d.y_train, minirai.BCE(), stacked=stacked)
+    (a, la), (b, lb) = run_both_paths(make, steps=3, lr=0.01)
     np.testing.assert_allclose(la, lb, rtol=1e-5)
     for (name, pa, ga), (_, pb, gb) in zip(a.named_parameters(), b.named_parameters()):
         assert pa.dtype == np.float32
