@@ -30,7 +30,7 @@ import numpy as np
 
 from . import backend
 from .inspect import GradientRecorder
-from .layers import Activation, Layer, Linear
+from .layers import Activation, Linear
 from .losses import MSE, Loss
 from .network import Sequential, reusing_buffers
 from .optim import Optimizer
