@@ -67,15 +67,20 @@ def test_softmax_cross_entropy_gradcheck(xp, n, c):
 
 # --- numerics at the edges -------------------------------------------------------------------------
 
+def without_fp_warnings(loss, pred, target):
+    """Value and gradient of ``loss``, with any floating-point warning turned into an error."""
+    with warnings.catch_warnings(), np.errstate(all="raise"):
+        warnings.simplefilter("error")
+        value = backend.to_float(loss.forward(pred, target))
+        grad = backend.to_numpy(loss.backward())
+    return value, grad
+
+
 def test_bce_at_exactly_zero_and_one_is_finite_with_pytorch_clamp(xp):
     """p exactly 0 or 1: each wrong example costs 100 (log clamped at -100), no inf, no NaN."""
     p = on(xp, np.array([[0.0], [1.0], [0.0], [1.0]]))
     t = on(xp, np.array([[1.0], [0.0], [0.0], [1.0]]))
-    loss = BCE()
-    with warnings.catch_warnings(), np.errstate(all="raise"):
-        warnings.simplefilter("error")
-        value = backend.to_float(loss.forward(p, t))
-        grad = backend.to_numpy(loss.backward())
+    value, grad = without_fp_warnings(BCE(), p, t)
     assert value == pytest.approx(50.0)        # (100 + 100 + 0 + 0) / 4
     assert np.all(np.isfinite(grad))
     assert grad[2, 0] == 0 and grad[3, 0] == 0    # right and certain: no push
@@ -86,11 +91,7 @@ def test_bce_with_logits_is_stable_for_huge_scores(xp):
     """|z| = 1e4: exact values (0 when right, |z| when wrong), finite gradients, no FP warning."""
     z = on(xp, np.array([[1e4], [-1e4], [1e4], [-1e4]]))
     t = on(xp, np.array([[1.0], [0.0], [0.0], [1.0]]))
-    loss = BCEWithLogits()
-    with warnings.catch_warnings(), np.errstate(all="raise"):
-        warnings.simplefilter("error")
-        value = backend.to_float(loss.forward(z, t))
-        grad = backend.to_numpy(loss.backward())
+    value, grad = without_fp_warnings(BCEWithLogits(), z, t)
     assert value == pytest.approx((0 + 0 + 1e4 + 1e4) / 4)
     np.testing.assert_allclose(grad[:, 0], [0, 0, 0.25, -0.25])
 
