@@ -46,6 +46,22 @@ class Layer:
     def backward(self, dy: Array) -> Array:
         raise NotImplementedError
 
+    def backward_zero(self, dy: Array) -> Array:
+        """``backward(dy)`` for a ``dy`` that is exactly 0, without the arithmetic.
+
+        Every gradient a layer computes is a sum of products with entries of dy (dW = x^T dy,
+        dx = dy W^T, dx = dy · f'(x)), so all of them are exactly 0, as long as the
+        parameters and inputs are finite (0 · inf would be NaN). ``Sequential.backward``
+        calls this below the point where the gradient has vanished; the attributes read the
+        same as after ``backward``.
+        """
+        self.grad_output = dy
+        for g in self.grads.values():
+            g.fill(0)
+        self.grad_input = self.buffer("dx", self.x.shape, dy)
+        self.grad_input.fill(0)
+        return self.grad_input
+
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
 

@@ -38,6 +38,9 @@ class Sequential:
         #: set gradients below 2^-100 (float32) to 0 before each layer with parameters (see
         #: flush_subnormals); on by default because CPUs slow down ~50x on subnormal numbers
         self.flush_subnormals = True
+        #: once the gradient reaching a layer with parameters is exactly 0, give every layer below
+        #: exact zeros without the arithmetic (see Layer.backward_zero); CPU only
+        self.skip_zero_gradients = True
         check_widths(self.layers)
 
     # -- the chain --------------------------------------------------------------------------
@@ -62,12 +65,15 @@ class Sequential:
         if not self.training:
             raise RuntimeError("backward() in eval mode: eval-mode forwards keep no cache for it; "
                                "call model.train() and run forward again")
+        vanished = False     # True once dy is exactly 0: then every gradient below is 0 too
         for i in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[i]
             dy_in = dy
-            dy = layer.backward(dy)
-            if self.flush_subnormals and i > 0 and self.layers[i - 1].params:
-                flush_subnormals(dy)     # before a layer's weight gradients and their matmuls
+            dy = layer.backward_zero(dy) if vanished else layer.backward(dy)
+            if i > 0 and self.layers[i - 1].params and not vanished:   # before a layer's matmuls
+                if self.flush_subnormals:
+                    flush_subnormals(dy)
+                vanished = self.skip_zero_gradients and all_zero(dy)
             for hook in layer.hooks:
                 hook(layer, "backward", dy_in, dy)
         return dy
@@ -170,6 +176,16 @@ def flush_subnormals(a: Array) -> None:
         return
     xp = backend.array_module(a)
     xp.copyto(a, 0, where=xp.abs(a) < flush_threshold(a.dtype))
+
+
+def all_zero(a: Array) -> bool:
+    """True if every entry of a CPU array is 0 (on a GPU: False, to avoid waiting for the device).
+
+    Used by ``Sequential.backward``: in the deep sigmoid chain, BP's gradient is exactly 0
+    (after the flush) in the bottom 60-90 of 101 layers, and those layers' matrix products
+    would only multiply zeros.
+    """
+    return not backend.is_device_array(a) and not a.any()
 
 
 def flush_threshold(dtype: Any) -> float:

@@ -10,6 +10,10 @@ what a learner reads, and what :meth:`Optimizer.step` runs for every pair. Every
 elementwise, so on the CPU a large array (say all of a packed model's parameters, see
 :meth:`minirai.network.Sequential.pack`) is updated in chunks that fit in the processor's
 cache: the same arithmetic, several times faster than passes over megabytes.
+
+Faster still, Adam and Rprop have a *fused* twin of ``update`` (:mod:`minirai.fused`): the
+same arithmetic compiled into one loop, which the CPU runs when Numba is installed. It gives
+the same numbers bit for bit; ``optimizer.fused = False`` runs the NumPy ``update`` instead.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import backend
+from . import backend, fused
 
 Array = Any
 
@@ -40,6 +44,8 @@ class Optimizer:
             raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr!r}")
         self.lr = float(lr)
         self.steps = 0
+        #: on the CPU, run the compiled twin of ``update`` (see minirai.fused) where there is one
+        self.fused = fused.enabled()
         # Pairs that are views side by side in one flat array (a packed model) form a *run*,
         # updated as one array; each pair's state is a view of its run's state.
         self.runs = contiguous_runs(self.pairs)
@@ -60,10 +66,17 @@ class Optimizer:
         """Apply the rule to one array, in place."""
         raise NotImplementedError
 
+    def fused_update(self, param: Array, grad: Array, state: dict[str, Array]) -> bool:
+        """``update`` as one compiled loop (minirai.fused); False where it cannot run."""
+        return False
+
     def step(self) -> None:
         """Update every parameter from its gradient."""
         self.steps += 1
         for (_, params, grads), state in zip(self.runs, self.run_state):
+            if self.fused and fused.usable(params, grads, *state.values()) \
+                    and self.fused_update(params, grads, state):
+                continue
             if params.size <= self.chunk_size or backend.array_module(params) is not np \
                     or not _contiguous(params, grads, state):
                 self.update(params, grads, state)
@@ -211,6 +224,15 @@ class Adam(Optimizer):
         denominator *= self.lr / (1 - b1 ** self.steps)
         param -= denominator
 
+    def fused_update(self, param: Array, grad: Array, state: dict[str, Array]) -> bool:
+        kernel = fused.kernels()["adam"]
+        b1, b2 = self.betas
+        real = param.dtype.type         # the scalars NumPy would use in update(), in the arrays' dtype
+        kernel(param.reshape(-1), grad.reshape(-1), state["m"].reshape(-1), state["v"].reshape(-1),
+               real(b1), real(1 - b1), real(b2), real(1 - b2), real(1 / (1 - b2 ** self.steps) ** 0.5),
+               real(self.eps), real(self.lr / (1 - b1 ** self.steps)))
+        return True
+
 
 class Rprop(Optimizer):
     r"""Resilient backprop (Riedmiller & Braun, 1993) with PyTorch's semantics.
@@ -265,6 +287,14 @@ class Rprop(Optimizer):
         prev_sign[...] = direction
         direction *= step
         param -= direction                                        # p ← p - sign(g) Δ
+
+    def fused_update(self, param: Array, grad: Array, state: dict[str, Array]) -> bool:
+        kernel = fused.kernels()["rprop"]
+        eta_minus, eta_plus = self.etas
+        real = param.dtype.type         # the scalars NumPy would use in update(), in the arrays' dtype
+        kernel(param.reshape(-1), grad.reshape(-1), state["prev_sign"].reshape(-1), state["step_size"].reshape(-1),
+               real(eta_plus - 1.0), real(1.0 - eta_minus), real(self.step_sizes[0]), real(self.step_sizes[1]))
+        return True
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rprop": Rprop}

@@ -152,6 +152,7 @@ class RAI:
         self.blocks = [Sequential(model.layers[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
         for block in self.blocks:
             block.flush_subnormals = model.flush_subnormals
+            block.skip_zero_gradients = model.skip_zero_gradients
         template = hidden_loss if hidden_loss is not None else MSE()
         if not isinstance(template, Loss):
             raise TypeError(f"RAI: hidden_loss must be a minirai Loss, got {type(template).__name__}")

@@ -162,3 +162,50 @@ def test_eval_mode_forward_keeps_no_cache_and_backward_then_says_why():
     model.train()
     model.forward(X[:3])
     assert all(layer.x is not None for layer in model.layers)
+
+
+def deep_sigmoid_chain(skip: bool) -> tuple[Sequential, list]:
+    """A 40-layer float32 sigmoid chain after one backward: its gradient vanishes to exact 0."""
+    model = mlp([2] + [30] * 40 + [1], "sigmoid", "sigmoid", seed=4)
+    model.skip_zero_gradients = skip
+    seen = []
+    model.layers[0].register_hook(lambda layer, event, inputs, outputs: seen.append((event, outputs.copy())))
+    X = np.random.default_rng(0).standard_normal((16, 2)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    loss = BCE()
+    loss.forward(model.forward(X), y)
+    model.backward(loss.backward())
+    return model, seen
+
+
+def test_vanished_gradients_skip_the_arithmetic_and_read_the_same(monkeypatch):
+    """Below the first exactly-zero gradient, layers give exact zeros without their matmuls."""
+    reference, seen_reference = deep_sigmoid_chain(skip=False)
+    calls = []
+    original = Linear.backward
+    monkeypatch.setattr(Linear, "backward", lambda self, dy: calls.append(self) or original(self, dy))
+    model, seen = deep_sigmoid_chain(skip=True)
+    vanished = [i for i, layer in enumerate(model.layers) if isinstance(layer, Linear) and not layer.grad_output.any()]
+    assert len(vanished) >= 5                                   # the chain really vanishes
+    assert len(calls) == 41 - len(vanished)                     # those layers' backward never ran
+    for layer, ref in zip(model.layers, reference.layers):
+        np.testing.assert_array_equal(layer.grad_output, ref.grad_output)
+        np.testing.assert_array_equal(layer.grad_input, ref.grad_input)
+        for key in layer.grads:
+            np.testing.assert_array_equal(layer.grads[key], ref.grads[key])
+    assert [event for event, _ in seen] == ["forward", "backward"]     # hooks still run, with the zeros
+    np.testing.assert_array_equal(seen[1][1], seen_reference[1][1])
+    assert not seen[1][1].any()
+
+
+def test_zero_gradient_skip_overwrites_stale_gradients():
+    """A layer skipped now still shows 0, not the gradient of an earlier backward."""
+    model, _ = deep_sigmoid_chain(skip=True)
+    first, loss = model.layers[0], BCE()
+    with minirai.network.reusing_buffers(model):            # each step writes into the last step's arrays
+        for step in range(2):
+            loss.forward(model.forward(np.ones((16, 2), np.float32)), np.ones((16, 1), np.float32))
+            model.backward(loss.backward())
+            assert not first.grads["W"].any() and not first.grad_input.any()
+            first.grads["W"].fill(7.0)
+            first.grad_input.fill(7.0)
