@@ -16,7 +16,6 @@ well, so that "BP fails" is tested against more than the proposal's own setting.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,10 +196,12 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
 
 
 def default_jobs(runs: int) -> int:
-    """Processes for ``runs`` independent runs: one per core on the CPU, one on a GPU."""
-    if backend.device_name() != "cpu":
-        return 1
-    return max(1, min(runs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    """Processes for ``runs`` independent runs: one per run on the CPU, one on a GPU.
+
+    One per run even with fewer cores: three runs of different lengths on two cores finish
+    together (the system shares the cores) instead of the longest waiting for a free core.
+    """
+    return 1 if backend.device_name() != "cpu" else max(1, runs)
 
 
 def _run_task(task: dict[str, Any]) -> RunResult:

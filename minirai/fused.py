@@ -38,7 +38,7 @@ def kernels() -> dict[str, Callable[..., None]] | None:
         except Exception as error:   # not installed, or no wheel for this platform
             _unavailable_reason = f"numba is not available ({error})"
             return None
-        jit = numba.njit(cache=True, nogil=True)
+        jit = numba.njit(cache=True, nogil=True, error_model="numpy")   # numpy: x / 0 is inf, no check
         _kernels = {"rprop": jit(rprop_update), "adam": jit(adam_update)}
     return _kernels
 

@@ -76,13 +76,14 @@ class Layer:
         next step sets ``reuse_buffers = True``; then the array of the last call is handed
         back, which saves allocating (and page-faulting) large temporaries every step.
         """
-        xp = backend.array_module(like)
-        if not self.reuse_buffers:
-            return xp.empty(shape, like.dtype)
-        kept = self._buffers.get(name)
-        if kept is None or kept.shape != shape or kept.dtype != like.dtype or backend.array_module(kept) is not xp:
-            kept = self._buffers[name] = xp.empty(shape, like.dtype)
-        return kept
+        if self.reuse_buffers:
+            kept = self._buffers.get(name)
+            if kept is not None and kept.shape == shape and kept.dtype == like.dtype and type(kept) is type(like):
+                return kept
+        fresh = backend.array_module(like).empty(shape, like.dtype)
+        if self.reuse_buffers:
+            self._buffers[name] = fresh
+        return fresh
 
     # -- housekeeping ----------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -213,6 +214,11 @@ def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generat
 # ---------------------------------------------------------------------------------------
 class Activation(Layer):
     """An elementwise layer without parameters: y has the shape of x."""
+
+    def backward_zero(self, dy: Array) -> Array:
+        """dx = dy · f'(x) = dy when dy is exactly 0: pass the zeros on (no new array)."""
+        self.grad_output = self.grad_input = dy
+        return dy
 
     def backward(self, dy: Array) -> Array:
         xp = backend.array_module(dy)

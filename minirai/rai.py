@@ -32,7 +32,7 @@ from . import backend
 from .inspect import GradientRecorder
 from .layers import Activation, Linear
 from .losses import MSE, Loss
-from .network import Sequential, reusing_buffers
+from .network import Sequential, training_loop
 from .optim import Optimizer
 from .packing import Slot, pack
 from .stacking import StackedGroup, find_groups, stacked_layer
@@ -406,7 +406,7 @@ class RAI:
                                 acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
                                 refresh=False)
 
-        with reusing_buffers(self.model), backend.blas_threads():
+        with training_loop(self.model):
             self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder)
         if bar is not None:
             bar.close()

@@ -20,7 +20,7 @@ import numpy as np
 from . import backend
 from .inspect import GradientRecorder
 from .losses import Loss
-from .network import Sequential, reusing_buffers
+from .network import Sequential, training_loop
 from .optim import Optimizer
 from .validate import check_inputs, check_same_dtype, check_targets
 
@@ -166,7 +166,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     model.train()
     record(0, None)
     try:
-        with reusing_buffers(model), backend.blas_threads():
+        with training_loop(model):
             _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history,
                        callback, recorder)
     finally:
