@@ -1,14 +1,22 @@
-r"""Fused CPU kernels: an optimizer update as one loop over the values, compiled by Numba.
+r"""Fused CPU kernels: several elementwise operations as one loop, compiled by Numba.
 
 Why: NumPy runs one pass over the whole array per operation. Rprop's update is about ten
 operations, so a deep RAI step (2 million parameters and table entries) spent ~10 ms in
 ten passes. A compiled loop reads each value once and does all ten operations on it.
 
-The reference stays in :mod:`minirai.optim` (each optimizer's ``update`` method, in plain
-NumPy; the one a learner reads and the one that runs on a GPU). Each kernel here does the
-same arithmetic in the same order and in the same dtype (every scalar is passed already
-converted to the arrays' dtype), so it gives the same numbers bit for bit; the tests check
-that. Set ``optimizer.fused = False`` (or ``MINIRAI_FUSED=0``) to run the reference instead.
+The reference stays beside each caller, in plain NumPy: each optimizer's ``update`` method
+(:mod:`minirai.optim`) and ``Sigmoid.forward``/``backward`` (:mod:`minirai.layers`). That is
+the code a learner reads and the code that runs on a GPU. Each kernel here does the same
+arithmetic in the same order and in the same dtype (every scalar is passed already converted
+to the arrays' dtype), so it gives the same numbers bit for bit; the tests check that. Set
+``MINIRAI_FUSED=0`` (or call :func:`set_enabled`, or set ``optimizer.fused = False``) to run
+the references instead.
+
+Written for the compiler: each loop reads its inputs and writes its outputs once, and a
+kernel that works in place takes the array once (``sigmoid_finish(e)``, not ``(e, out)``
+with ``out is e``), so that LLVM can use vector instructions without checking for overlap.
+Kernels that would have to sum (a mean of squares) are left to NumPy: a compiled loop may
+not reorder a float sum, which makes it slower than NumPy's.
 
 Numba is a dependency of minirai, but if it cannot be imported everything still works, on
 the reference path. Kernels are compiled on first use (about a second) and cached on disk.
@@ -22,11 +30,23 @@ import numpy as np
 
 _kernels: dict[str, Callable[..., None]] | None = None
 _unavailable_reason: str | None = None
+_switched_on = os.environ.get("MINIRAI_FUSED", "1") != "0"    # read once: os.environ is slow (~2 µs)
 
 
 def enabled() -> bool:
-    """True unless ``MINIRAI_FUSED=0`` or Numba cannot be imported."""
-    return os.environ.get("MINIRAI_FUSED", "1") != "0" and kernels() is not None
+    """True unless switched off (``MINIRAI_FUSED=0`` at start, or :func:`set_enabled`) or Numba is missing."""
+    return _switched_on and kernels() is not None
+
+
+def set_enabled(on: bool) -> bool:
+    """Switch the fused kernels on or off for this process; returns the previous setting.
+
+    Optimizers read the setting when they are made (``optimizer.fused``); layers and the
+    stacked RAI group at every call.
+    """
+    global _switched_on
+    previous, _switched_on = _switched_on, bool(on)
+    return previous
 
 
 def kernels() -> dict[str, Callable[..., None]] | None:
@@ -39,14 +59,22 @@ def kernels() -> dict[str, Callable[..., None]] | None:
             _unavailable_reason = f"numba is not available ({error})"
             return None
         jit = numba.njit(cache=True, nogil=True, error_model="numpy")   # numpy: x / 0 is inf, no check
-        _kernels = {"rprop": jit(rprop_update), "adam": jit(adam_update)}
+        _kernels = {name: jit(function) for name, function in KERNELS.items()}
     return _kernels
 
 
 def usable(*arrays: Any) -> bool:
-    """Whether the kernels can run on these arrays: NumPy, float32/float64, C-contiguous."""
-    return (all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays)
-            and arrays[0].dtype in (np.float32, np.float64))
+    """Whether the kernels can run on these arrays: NumPy, float32/float64, C-contiguous, one dtype.
+
+    (The caller also checks :func:`enabled`; see :func:`ready`.)"""
+    dtype = arrays[0].dtype
+    return dtype.char in "fd" and all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype == dtype
+                                      for a in arrays)
+
+
+def ready(*arrays: Any) -> bool:
+    """:func:`enabled` and :func:`usable`: the kernels are there and can run on these arrays."""
+    return usable(*arrays) and enabled()
 
 
 # -- the kernels, as plain Python (Numba compiles these same functions) ---------------------------
@@ -76,3 +104,21 @@ def adam_update(param: Any, grad: Any, m: Any, v: Any, beta1: Any, one_minus_bet
         v[i] = v[i] * beta2 + one_minus_beta2 * g * g
         denominator = np.sqrt(v[i]) * root_correction2 + eps
         param[i] -= m[i] / denominator * step_scale
+
+
+def sigmoid_finish(e: Any) -> None:
+    """``e ← 1 / (e + 1)`` in place, with e = exp(-x): the last two of Sigmoid.forward's four passes."""
+    one = e.dtype.type(1)
+    for i in range(e.size):
+        e[i] = one / (e[i] + one)
+
+
+def sigmoid_backward(dy: Any, y: Any, dx: Any) -> None:
+    """``dx = (1 - y) · y · dy``, as Sigmoid.backward's three passes compute it."""
+    one = dx.dtype.type(1)
+    for i in range(dx.size):
+        dx[i] = (one - y[i]) * y[i] * dy[i]
+
+
+KERNELS = {"rprop": rprop_update, "adam": adam_update, "sigmoid_finish": sigmoid_finish,
+           "sigmoid_backward": sigmoid_backward}

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend
+from . import backend, fused
 
 Array = Any  # a NumPy or CuPy array
 
@@ -252,6 +252,9 @@ class Sigmoid(Activation):
         xp = backend.array_module(dy)
         self.grad_output = dy
         dx = self.grad_input = self.buffer("dx", dy.shape, dy)
+        if fused.ready(dy, self.y, dx):  # the three passes below as one loop (minirai.fused)
+            fused.kernels()["sigmoid_backward"](dy.reshape(-1), self.y.reshape(-1), dx.reshape(-1))
+            return dx
         xp.subtract(1, self.y, out=dx)    # 1 - y
         dx *= self.y                      # y (1 - y)
         dx *= dy                          # dy · y (1 - y)
@@ -265,6 +268,9 @@ def sigmoid(x: Array, out: Array | None = None) -> Array:
     xp.negative(x, out=out)
     with np.errstate(over="ignore", under="ignore"):   # e^{-x} = inf or 0 at the ends: the limits are right
         xp.exp(out, out=out)
+        if fused.ready(out):                            # the next two passes as one (minirai.fused)
+            fused.kernels()["sigmoid_finish"](out.reshape(-1))
+            return out
         out += 1
         xp.reciprocal(out, out=out)
     return out

@@ -1,6 +1,8 @@
 """The fused optimizer kernels (minirai.fused) give the reference NumPy update's numbers bit for bit."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -76,10 +78,18 @@ def test_the_python_kernel_is_the_compiled_one():
         np.testing.assert_array_equal(a, b)
 
 
-def test_switched_off_by_the_environment_or_without_numba(monkeypatch):
-    monkeypatch.setenv("MINIRAI_FUSED", "0")
-    assert not Rprop([(np.ones(3), np.ones(3))]).fused
-    monkeypatch.delenv("MINIRAI_FUSED")
+def test_switched_off_by_set_enabled_or_by_the_environment_or_without_numba(monkeypatch):
+    assert fused.set_enabled(False) is True
+    try:
+        assert not Rprop([(np.ones(3), np.ones(3))]).fused
+    finally:
+        fused.set_enabled(True)
+    import subprocess
+    import sys
+    code = "from minirai import fused; print(fused.enabled())"
+    printed = subprocess.run([sys.executable, "-c", code], env={**os.environ, "MINIRAI_FUSED": "0"},
+                             capture_output=True, text=True, check=True).stdout
+    assert printed.strip() == "False"
     monkeypatch.setattr(fused, "_kernels", None)
     monkeypatch.setattr(fused, "_unavailable_reason", "numba is not available (test)")
     opt = Rprop([(np.ones(3), np.ones(3))], lr=0.5)
@@ -97,3 +107,28 @@ def test_no_kernel_for_sgd_or_other_arrays_means_the_reference_path():
     assert not fused.usable(np.ones(4, np.float16))
     assert not fused.usable(np.ones((4, 4))[:, 0])
     assert not fused.usable(np.ones(4, np.float32), np.ones(4, np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7, 5), (3, 7, 5)])
+def test_sigmoid_forward_and_backward_fused_equal_numpy_bit_for_bit(dtype, shape):
+    """Sigmoid's fused passes give the reference passes' numbers, also at saturation (|x| up to 1e4)."""
+    from minirai.layers import Sigmoid
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal(shape) * 30).astype(dtype)
+    x.reshape(-1)[:4] = [1e4, -1e4, 0.0, -90.0]
+    dy = rng.standard_normal(shape).astype(dtype)
+    results = []
+    for on in (True, False):
+        previous = fused.set_enabled(on)
+        try:
+            layer = Sigmoid()
+            y = layer.forward(x).copy()
+            results.append((y, layer.backward(dy).copy()))
+        finally:
+            fused.set_enabled(previous)
+    assert fused.ready(x, dy)                          # so the first run took the fused branch
+    (y1, dx1), (y2, dx2) = results
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(dx1, dx2)
+    assert y1.reshape(-1)[0] == 1.0 and y1.reshape(-1)[1] == 0.0 and y1.reshape(-1)[2] == 0.5
