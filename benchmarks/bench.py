@@ -44,7 +44,7 @@ import minirai
 from minirai import backend, data
 from minirai.inspect import GradientRecorder
 from minirai.losses import BCE
-from minirai.network import mlp, reusing_buffers
+from minirai.network import mlp, training_loop
 from minirai.optim import Rprop
 from minirai.rai import RAI
 from minirai.train import prepare_data
@@ -72,7 +72,7 @@ WORKLOADS = [
 
 # Rows of the table: (workload, label, minirai runner, torch runner); runners are named
 # "workload/method". Two rows share a measurement on one side so that they can be compared:
-# "bp (torch FTZ)" sets PyTorch's flush-denormal mode, as minirai flushes tiny gradients to 0;
+# "bp/rai (torch FTZ)" set PyTorch's flush-denormal mode, as minirai's training loops set the CPU's;
 # "rai per-block" is minirai's reference (unstacked) RAI path against the same torch RAI.
 ROWS = [
     ("shallow", "bp", "shallow/bp", "shallow/bp"),
@@ -80,6 +80,7 @@ ROWS = [
     ("deep", "bp", "deep/bp", "deep/bp"),
     ("deep", "bp (torch FTZ)", "deep/bp", "deep/bp-ftz"),
     ("deep", "rai", "deep/rai", "deep/rai"),
+    ("deep", "rai (torch FTZ)", "deep/rai", "deep/rai-ftz"),
     ("deep", "rai per-block", "deep/rai-perblock", "deep/rai"),
     ("deep", "rai + grad records", "deep/rai-recorded", "deep/rai"),
     ("wide", "bp", "wide/bp", "wide/bp"),
@@ -128,7 +129,14 @@ def minirai_bp(w: Workload, X: Any, y: Any, model=None) -> Runner:
         opt.step()
         return value
 
-    return Runner(f"{w.name}/bp", step, backend.synchronize, lambda: reusing_buffers(model))
+    return Runner(f"{w.name}/bp", step, backend.synchronize, lambda: loop_context(model))
+
+
+def loop_context(model: Any):
+    """What fit and RAI.fit run their steps inside (buffers, BLAS threads, flush-to-zero), keeping
+    the thread count that this benchmark set (--threads)."""
+    blas = [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    return training_loop(model, threads=min(blas) if blas else None)
 
 
 def minirai_rai(w: Workload, X: Any, y: Any, stacked: bool | str = "auto", model=None,
@@ -142,7 +150,7 @@ def minirai_rai(w: Workload, X: Any, y: Any, stacked: bool | str = "auto", model
     recorder = GradientRecorder(every=1) if record else None
     suffix = ("" if stacked else "-perblock") + ("-recorded" if record else "")
     return Runner(f"{w.name}/rai{suffix}", lambda: trainer.step(opt, recorder), backend.synchronize,
-                  lambda: reusing_buffers(model))
+                  lambda: loop_context(model))
 
 
 def minirai_runners(w: Workload, X: Any, y: Any) -> list[Runner]:
@@ -236,10 +244,13 @@ class TorchRAI:
         return value
 
 
-def torch_rai(torch: Any, w: Workload, X: Any, y: Any, device: str, model: Any = None) -> Runner:
+def torch_rai(torch: Any, w: Workload, X: Any, y: Any, device: str, model: Any = None,
+              flush_denormal: bool = False) -> Runner:
     model = model if model is not None else torch_model(torch, w, device)
     trainer = TorchRAI(torch, model, w.activation, X, y)
-    return Runner(f"{w.name}/rai", trainer.step, torch_sync(torch, device))
+    context = (lambda: flushing_denormals(torch)) if flush_denormal else contextlib.nullcontext
+    return Runner(f"{w.name}/rai" + ("-ftz" if flush_denormal else ""), trainer.step, torch_sync(torch, device),
+                  context)
 
 
 def torch_data(torch: Any, X: Any, y: Any, device: str) -> tuple[Any, Any]:
@@ -262,6 +273,7 @@ def torch_runners(torch: Any, w: Workload, X: Any, y: Any, device: str) -> list[
     runners = [torch_bp(torch, w, X_t, y_t, device, model()), torch_rai(torch, w, X_t, y_t, device, model())]
     if w.name == "deep" and device == "cpu":
         runners.append(torch_bp(torch, w, X_t, y_t, device, model(), flush_denormal=True))
+        runners.append(torch_rai(torch, w, X_t, y_t, device, model(), flush_denormal=True))
     return runners
 
 

@@ -5,7 +5,8 @@ operations, so a deep RAI step (2 million parameters and table entries) spent ~1
 ten passes. A compiled loop reads each value once and does all ten operations on it.
 
 The reference stays beside each caller, in plain NumPy: each optimizer's ``update`` method
-(:mod:`minirai.optim`) and ``Sigmoid.forward``/``backward`` (:mod:`minirai.layers`). That is
+(:mod:`minirai.optim`), ``Sigmoid.forward``/``backward`` (:mod:`minirai.layers`) and
+:func:`minirai.network.flush_subnormals`. That is
 the code a learner reads and the code that runs on a GPU. Each kernel here does the same
 arithmetic in the same order and in the same dtype (every scalar is passed already converted
 to the arrays' dtype), so it gives the same numbers bit for bit; the tests check that. Set
@@ -120,5 +121,12 @@ def sigmoid_backward(dy: Any, y: Any, dx: Any) -> None:
         dx[i] = (one - y[i]) * y[i] * dy[i]
 
 
+def flush_small(a: Any, threshold: Any) -> None:
+    """``a[i] = 0`` where ``|a[i]| < threshold``, in place (network.flush_subnormals's three passes)."""
+    zero = a.dtype.type(0)
+    for i in range(a.size):
+        a[i] = zero if abs(a[i]) < threshold else a[i]
+
+
 KERNELS = {"rprop": rprop_update, "adam": adam_update, "sigmoid_finish": sigmoid_finish,
-           "sigmoid_backward": sigmoid_backward}
+           "sigmoid_backward": sigmoid_backward, "flush_small": flush_small}

@@ -74,14 +74,17 @@ class Layer:
 
         Normally a fresh array. A training loop that never keeps a layer's output beyond the
         next step sets ``reuse_buffers = True``; then the array of the last call is handed
-        back, which saves allocating (and page-faulting) large temporaries every step.
+        back, which saves allocating (and page-faulting) large temporaries every step. Not in
+        eval mode: an evaluation inside the loop (other inputs, other shapes) gets fresh arrays
+        and leaves the training step's arrays in place.
         """
-        if self.reuse_buffers:
+        reuse = self.reuse_buffers and self.training
+        if reuse:
             kept = self._buffers.get(name)
             if kept is not None and kept.shape == shape and kept.dtype == like.dtype and type(kept) is type(like):
                 return kept
         fresh = backend.array_module(like).empty(shape, like.dtype)
-        if self.reuse_buffers:
+        if reuse:
             self._buffers[name] = fresh
         return fresh
 

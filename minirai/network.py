@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from . import backend
+from . import backend, fused
 from .denormals import flushing_denormals
 from .layers import ACTIVATIONS, Layer, Linear
 from .packing import Packed, Slot, pack
@@ -178,8 +178,12 @@ def flush_subnormals(a: Array) -> None:
     """
     if backend.is_device_array(a):
         return
+    threshold = flush_threshold(a.dtype)
+    if fused.ready(a):                      # the line below as one loop (minirai.fused)
+        fused.kernels()["flush_small"](a.reshape(-1), a.dtype.type(threshold))
+        return
     xp = backend.array_module(a)
-    xp.copyto(a, 0, where=xp.abs(a) < flush_threshold(a.dtype))
+    xp.copyto(a, 0, where=xp.abs(a) < threshold)
 
 
 def all_zero(a: Array) -> bool:
@@ -194,7 +198,13 @@ def all_zero(a: Array) -> bool:
 
 def flush_threshold(dtype: Any) -> float:
     """2^(smallest normal exponent + 26): 2^-100 for float32, 2^-996 for float64."""
-    return float(np.ldexp(1.0, np.finfo(dtype).minexp + 26))
+    dtype = np.dtype(dtype)
+    if dtype not in _THRESHOLDS:            # remembered: np.finfo takes microseconds, called per layer
+        _THRESHOLDS[dtype] = float(np.ldexp(1.0, np.finfo(dtype).minexp + 26))
+    return _THRESHOLDS[dtype]
+
+
+_THRESHOLDS: dict[np.dtype, float] = {}
 
 
 def check_widths(layers: Sequence[Layer]) -> None:

@@ -132,3 +132,23 @@ def test_sigmoid_forward_and_backward_fused_equal_numpy_bit_for_bit(dtype, shape
     np.testing.assert_array_equal(y1, y2)
     np.testing.assert_array_equal(dx1, dx2)
     assert y1.reshape(-1)[0] == 1.0 and y1.reshape(-1)[1] == 0.0 and y1.reshape(-1)[2] == 0.5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flush_subnormals_fused_equals_numpy(dtype):
+    """The fused flush zeroes exactly the entries below the threshold; NaN and inf stay."""
+    from minirai.network import flush_subnormals, flush_threshold
+    t = flush_threshold(dtype)
+    values = np.array([t, -t, t * 0.5, -t * 0.999, 0.0, -0.0, np.nan, np.inf, -np.inf, 1.0, -1e-3,
+                       np.finfo(dtype).tiny / 4, 3 * t], dtype=dtype)
+    a = np.tile(values, (5, 1))
+    b = a.copy()
+    assert fused.ready(a)
+    flush_subnormals(a)
+    previous = fused.set_enabled(False)
+    try:
+        flush_subnormals(b)
+    finally:
+        fused.set_enabled(previous)
+    np.testing.assert_array_equal(a, b)
+    assert not a[:, [2, 3, 11]].any() and a[0, 0] == t and np.isnan(a[0, 6])
