@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
     rep.add_argument("--jobs", type=positive_int, default=None,
-                     help="processes to run the runs in (default: one per core on the CPU, 1 on a GPU)")
+                     help="processes to run the runs in (default on the CPU: one per run, BP at lower priority "
+                          "when there are fewer cores than runs; 1 on a GPU)")
     rep.add_argument("--grads", action="store_true",
                      help="record per-layer gradient norms; write gradient heatmap/profile, loss and gap figures")
 

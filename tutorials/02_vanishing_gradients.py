@@ -178,8 +178,12 @@ print(f"float64: smallest normal {np.finfo(np.float64).tiny:.3g}")
 # operation). So minirai's `Sequential.backward` flushes gradient entries below
 # `2^-100 ≈ 7.9e-31` to zero before they enter a layer with parameters
 # (`model.flush_subnormals`, on by default; see `docs/design.md`). That changes only numbers no optimizer could use except by
-# their sign. Setting `model.flush_subnormals = False` gives strict IEEE float32, where only
-# true underflow makes zeros.
+# their sign. Inside `fit` and `RAI.fit` the CPU's own flush-to-zero switch is on as well
+# (`minirai/denormals.py`): it also zeroes a product of two small factors, such as a saturated
+# sigmoid's activation of 1e-20 times a gradient of 1e-25. Setting
+# `model.flush_subnormals = False` turns both off: strict IEEE float32, where only true
+# underflow makes zeros. (The backward passes below run outside `fit`, so only the engine's
+# flush applies to them.)
 #
 # To separate the three effects, we take the trained weights and run one more backward pass
 # three ways: float32 with the flush, strict float32, and float64 (same weights, copied).
