@@ -156,9 +156,9 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     The runs are independent, so on the CPU they run side by side in ``jobs`` processes, each
     with one BLAS thread and each drawing its own landscape. By default: one per run; where
     there are fewer cores than runs, the BP runs at a lower priority, so that RAI keeps a core
-    to itself. On a GPU they run one after another. With ``grads`` every run records per-layer gradient norms (about
-    200 records per run) and the gradient heatmap, the gradient profile, the loss curves and
-    the identity gaps are written beside the landscapes.
+    to itself. On a GPU they run one after another. With ``grads`` every run records per-layer
+    gradient norms (about 200 records per run) and the gradient heatmap, the gradient profile,
+    the loss curves and the identity gaps are written beside the landscapes.
     """
     from . import plot
     out = Path(out)
@@ -167,9 +167,9 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     cores = default_jobs(len(names))
     # With fewer cores than runs, every run still starts at once (unless jobs says otherwise), the
     # BP runs at a lower priority: RAI, which does the most work per step, keeps a core to itself,
-    # the BP runs share the other core(s) and take over RAI's when it is done. (Measured on 2
-    # cores: 4 min 15 s, against 4 min 23 s for RAI on one core and the BP runs one after
-    # another on the other, and 4 min 26 s for three runs at equal priority.)
+    # the BP runs share the other core(s) and take over RAI's when it is done. Measured on 2 cores
+    # (deep, with the code of that day): 4 min 15 s, against 4 min 23 s for RAI on one core and
+    # the BP runs one after the other on the other, and 4 min 26 s for three equal processes.
     share = jobs is None and 1 < cores < len(names)
     jobs = len(names) if share else cores if jobs is None else max(1, int(jobs))
     if echo:

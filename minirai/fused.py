@@ -6,12 +6,11 @@ ten passes. A compiled loop reads each value once and does all ten operations on
 
 The reference stays beside each caller, in plain NumPy: each optimizer's ``update`` method
 (:mod:`minirai.optim`), ``Sigmoid.forward``/``backward`` (:mod:`minirai.layers`) and
-:func:`minirai.network.flush_subnormals`. That is
-the code a learner reads and the code that runs on a GPU. Each kernel here does the same
-arithmetic in the same order and in the same dtype (every scalar is passed already converted
-to the arrays' dtype), so it gives the same numbers bit for bit; the tests check that. Set
-``MINIRAI_FUSED=0`` (or call :func:`set_enabled`, or set ``optimizer.fused = False``) to run
-the references instead.
+:func:`minirai.network.flush_subnormals`. That is the code a learner reads and the code that
+runs on a GPU. Each kernel here does the same arithmetic in the same order and in the same
+dtype (every scalar is passed already converted to the arrays' dtype), so it gives the same
+numbers bit for bit; the tests check that. Set ``MINIRAI_FUSED=0`` (or call
+:func:`set_enabled`, or set ``optimizer.fused = False``) to run the references instead.
 
 Written for the compiler: each loop reads its inputs and writes its outputs once, and a
 kernel that works in place takes the array once (``sigmoid_finish(e)``, not ``(e, out)``
@@ -42,8 +41,8 @@ def enabled() -> bool:
 def set_enabled(on: bool) -> bool:
     """Switch the fused kernels on or off for this process; returns the previous setting.
 
-    Optimizers read the setting when they are made (``optimizer.fused``); layers and the
-    stacked RAI group at every call.
+    Optimizers read the setting when they are made (``optimizer.fused``); the sigmoid and the
+    subnormal flush at every call.
     """
     global _switched_on
     previous, _switched_on = _switched_on, bool(on)
