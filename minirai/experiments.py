@@ -164,14 +164,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = methods_for(experiment, method)
-    cores = default_jobs(len(names))
-    # With fewer cores than runs, every run still starts at once (unless jobs says otherwise), the
-    # BP runs at a lower priority: RAI, which does the most work per step, keeps a core to itself,
-    # the BP runs share the other core(s) and take over RAI's when it is done. Measured on 2 cores
-    # (deep, with the code of that day): 4 min 15 s, against 4 min 23 s for RAI on one core and
-    # the BP runs one after the other on the other, and 4 min 26 s for three equal processes.
-    share = jobs is None and 1 < cores < len(names)
-    jobs = len(names) if share else cores if jobs is None else max(1, int(jobs))
+    jobs, niceness = plan_processes(names, default_jobs(len(names)), jobs)
     if echo:
         how = f"side by side in {jobs} processes" if jobs > 1 else "one after another"
         print(f"[{experiment}] training {', '.join(names)} for {iters} iterations each (seed {seed}), "
@@ -179,7 +172,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     dataset = data.moons()      # made once: the workers then need not import scikit-learn
     tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
                   out=out, progress={"desc": name, "position": k} if progress else False,
-                  device=backend.device_name(), nice=LOWER_PRIORITY if share and name != "rai" else 0)
+                  device=backend.device_name(), nice=niceness[k])
              for k, name in enumerate(names)]
     if jobs == 1:
         results = [_run_task(task) for task in tasks]
@@ -199,6 +192,24 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
         print(format_table(results))
         print(f"wrote {out}/ (landscapes, summary.json)")
     return results
+
+
+def plan_processes(names: list[str], cores: int, jobs: int | None = None) -> tuple[int, list[int]]:
+    """How many processes to run ``names`` in, and each run's niceness (0 = normal priority).
+
+    ``jobs`` given: that many processes, all at normal priority. Otherwise one per core, at
+    most one per run; but with fewer cores (more than one) than runs, every run starts at
+    once and the BP runs get ``LOWER_PRIORITY``: RAI, which does the most work per step,
+    keeps a core to itself, the BP runs share the other core(s) and take over RAI's when it
+    is done. Measured on 2 cores (deep, with the code of that day): 4 min 15 s, against
+    4 min 23 s for RAI on one core and the BP runs one after the other on the other, and
+    4 min 26 s for three processes at equal priority.
+    """
+    if jobs is not None:
+        return max(1, int(jobs)), [0] * len(names)
+    if 1 < cores < len(names):
+        return len(names), [0 if name == "rai" else LOWER_PRIORITY for name in names]
+    return max(1, min(cores, len(names))), [0] * len(names)
 
 
 def default_jobs(runs: int) -> int:

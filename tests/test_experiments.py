@@ -150,3 +150,15 @@ def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch
     monkeypatch.setattr(minirai.experiments, "reproduce", diverge)
     assert minirai.cli.main(["reproduce", "shallow", "--quiet"]) == 3
     assert "step 7" in capsys.readouterr().err
+
+
+def test_process_plan_gives_rai_a_core_when_cores_are_fewer_than_runs():
+    names = experiments.methods_for("deep", "both")
+    assert names == ["bp", "bp-tuned", "rai"]
+    low = experiments.LOWER_PRIORITY
+    assert low > 0
+    assert experiments.plan_processes(names, cores=2) == (3, [low, low, 0])
+    assert experiments.plan_processes(names, cores=4) == (3, [0, 0, 0])     # enough cores: all equal
+    assert experiments.plan_processes(names, cores=1) == (1, [0, 0, 0])     # one core: one after another
+    assert experiments.plan_processes(names, cores=2, jobs=2) == (2, [0, 0, 0])   # --jobs is obeyed
+    assert experiments.plan_processes(["bp", "rai"], cores=2) == (2, [0, 0])
