@@ -190,12 +190,12 @@ def torch_bp(torch: Any, w: Workload, X: Any, y: Any, device: str, model: Any = 
         opt.step()
         return value
 
-    context = (lambda: flushing_denormals(torch)) if flush_denormal else contextlib.nullcontext
+    context = (lambda: torch_flushing_denormals(torch)) if flush_denormal else contextlib.nullcontext
     return Runner(f"{w.name}/bp" + ("-ftz" if flush_denormal else ""), step, torch_sync(torch, device), context)
 
 
 @contextlib.contextmanager
-def flushing_denormals(torch: Any):
+def torch_flushing_denormals(torch: Any):
     """PyTorch's flush-to-zero mode, only while this runner steps (it is process-wide state)."""
     torch.set_flush_denormal(True)
     try:
@@ -248,7 +248,7 @@ def torch_rai(torch: Any, w: Workload, X: Any, y: Any, device: str, model: Any =
               flush_denormal: bool = False) -> Runner:
     model = model if model is not None else torch_model(torch, w, device)
     trainer = TorchRAI(torch, model, w.activation, X, y)
-    context = (lambda: flushing_denormals(torch)) if flush_denormal else contextlib.nullcontext
+    context = (lambda: torch_flushing_denormals(torch)) if flush_denormal else contextlib.nullcontext
     return Runner(f"{w.name}/rai" + ("-ftz" if flush_denormal else ""), trainer.step, torch_sync(torch, device),
                   context)
 
