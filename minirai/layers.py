@@ -10,8 +10,12 @@ Conventions (the same in every layer)
   ``dx = dL/dx``. It also keeps ``self.grad_output = dy`` and ``self.grad_input = dx``
   so every activation's gradient can be read after a backward.
 * Gradients are *set*, not accumulated: calling backward twice gives the same numbers.
-  They are written into the existing ``grads`` arrays (``out=``), so an optimizer that
-  holds those arrays always sees the newest values.
+  They are written into the existing ``grads`` arrays (``grads["W"][...] = ...``), so an
+  optimizer that holds those arrays always sees the newest values.
+
+This is the textbook path: plain NumPy (or CuPy) expressions, one per formula. The training
+loops run a faster twin of some of these methods (:mod:`minirai.fast`) that gives the same
+numbers; ``with minirai.reference():`` makes them call these methods instead.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend, fused
+from . import backend
 
 Array = Any  # a NumPy or CuPy array
 
@@ -36,8 +40,6 @@ class Layer:
         self.grad_output: Array | None = None  # dL/dy from the last backward
         self.grad_input: Array | None = None   # dL/dx from the last backward
         self.hooks: list[Callable[..., None]] = []
-        self.reuse_buffers = False     # trainers switch this on: see buffer()
-        self._buffers: dict[str, Array] = {}
 
     # -- the pair every layer implements -----------------------------------------
     def forward(self, x: Array) -> Array:
@@ -46,47 +48,12 @@ class Layer:
     def backward(self, dy: Array) -> Array:
         raise NotImplementedError
 
-    def backward_zero(self, dy: Array) -> Array:
-        """``backward(dy)`` for a ``dy`` that is exactly 0, without the arithmetic.
-
-        Every gradient a layer computes is a sum of products with entries of dy (dW = x^T dy,
-        dx = dy W^T, dx = dy · f'(x)), so all of them are exactly 0, as long as the
-        parameters and inputs are finite (0 · inf would be NaN). ``Sequential.backward``
-        calls this below the point where the gradient has vanished; the attributes read the
-        same as after ``backward``.
-        """
-        self.grad_output = dy
-        for g in self.grads.values():
-            g.fill(0)
-        self.grad_input = self.buffer("dx", self.x.shape, dy)
-        self.grad_input.fill(0)
-        return self.grad_input
-
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
 
     # -- shape information used by Sequential for clear errors ---------------------
     in_features: int | None = None   # None: any width (shape-preserving layers)
     out_features: int | None = None
-
-    def buffer(self, name: str, shape: tuple[int, ...], like: Array) -> Array:
-        """An array of ``shape`` (dtype and device of ``like``) for a result to be written into.
-
-        Normally a fresh array. A training loop that never keeps a layer's output beyond the
-        next step sets ``reuse_buffers = True``; then the array of the last call is handed
-        back, which saves allocating (and page-faulting) large temporaries every step. Not in
-        eval mode: an evaluation inside the loop (other inputs, other shapes) gets fresh arrays
-        and leaves the training step's arrays in place.
-        """
-        reuse = self.reuse_buffers and self.training
-        if reuse:
-            kept = self._buffers.get(name)
-            if kept is not None and kept.shape == shape and kept.dtype == like.dtype and type(kept) is type(like):
-                return kept
-        fresh = backend.array_module(like).empty(shape, like.dtype)
-        if reuse:
-            self._buffers[name] = fresh
-        return fresh
 
     # -- housekeeping ----------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -118,6 +85,10 @@ class Layer:
         self.hooks.append(hook)
         return lambda: self.hooks.remove(hook) if hook in self.hooks else None
 
+    def run_hooks(self, event: str, inputs: Array, outputs: Array) -> None:
+        for hook in self.hooks:
+            hook(self, event, inputs, outputs)
+
     def extra_repr(self) -> str:
         return ""
 
@@ -141,10 +112,6 @@ class Linear(Layer):
         dW = x^T @ dy          (D_in, D_out)   each example adds the outer product x_i dy_i^T
         db = Σ_i dy_i          (D_out,)        b is added to every row
         dx = dy @ W^T          (N, D_in)
-
-    The same code runs a *stack* of G independent Linear layers at once (RAI's stacked
-    path): x (G, N, D_in), W (G, D_in, D_out), b (G, 1, D_out); ``@`` then multiplies
-    matrix by matrix along G, and "transpose" swaps the last two axes.
 
     Initialisation (``init``):
         "uniform" (default)  W, b ~ U(-1/√D_in, 1/√D_in), as PyTorch's nn.Linear and the proposal
@@ -172,31 +139,21 @@ class Linear(Layer):
         self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
 
     def forward(self, x: Array) -> Array:
-        xp = backend.array_module(x)
-        W, b = self.params["W"], self.params["b"]
+        """x (N, D_in) -> y (N, D_out)."""
         self.x = x
-        self.y = self.buffer("y", x.shape[:-1] + W.shape[-1:], x)
-        xp.matmul(x, W, out=self.y)                       # y = x W ...
-        self.y += b                                       #     + b  (added to every row)
+        self.y = x @ self.params["W"] + self.params["b"]   # b is added to every row
         return self.y
 
     def backward(self, dy: Array) -> Array:
-        xp = backend.array_module(dy)
-        W, grads = self.params["W"], self.grads
+        """dy (N, D_out) -> dx (N, D_in); sets grads["W"] (D_in, D_out) and grads["b"] (D_out,)."""
         self.grad_output = dy
-        xp.matmul(transpose(self.x), dy, out=grads["W"])  # dW = x^T dy
-        xp.sum(dy, axis=-2, keepdims=grads["b"].ndim > 1, out=grads["b"])   # db = Σ_i dy_i
-        self.grad_input = self.buffer("dx", dy.shape[:-1] + W.shape[-2:-1], dy)
-        xp.matmul(dy, transpose(W), out=self.grad_input)  # dx = dy W^T
+        self.grads["W"][...] = self.x.T @ dy                # dW = x^T dy
+        self.grads["b"][...] = dy.sum(axis=0)               # db = Σ_i dy_i
+        self.grad_input = dy @ self.params["W"].T           # dx = dy W^T
         return self.grad_input
 
     def extra_repr(self) -> str:
         return f"{self.in_features}->{self.out_features}"
-
-
-def transpose(a: Array) -> Array:
-    """Swap the last two axes: ``a.T`` for a matrix, each matrix transposed for a stack of them."""
-    return a.swapaxes(-1, -2)
 
 
 def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generator
@@ -218,16 +175,10 @@ def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generat
 class Activation(Layer):
     """An elementwise layer without parameters: y has the shape of x."""
 
-    def backward_zero(self, dy: Array) -> Array:
-        """dx = dy · f'(x) = dy when dy is exactly 0: pass the zeros on (no new array)."""
-        self.grad_output = self.grad_input = dy
-        return dy
-
     def backward(self, dy: Array) -> Array:
-        xp = backend.array_module(dy)
+        """dy (N, D) -> dx (N, D) = dy · f'(x), elementwise."""
         self.grad_output = dy
-        self.grad_input = self.buffer("dx", dy.shape, dy)
-        xp.multiply(dy, self.derivative(), out=self.grad_input)   # dx = dy · f'(x)
+        self.grad_input = dy * self.derivative()
         return self.grad_input
 
     def derivative(self) -> Array:
@@ -244,39 +195,18 @@ class Sigmoid(Activation):
 
     def forward(self, x: Array) -> Array:
         self.x = x
-        self.y = sigmoid(x, out=self.buffer("y", x.shape, x))
+        self.y = sigmoid(x)
         return self.y
 
     def derivative(self) -> Array:
         return self.y * (1 - self.y)
 
-    def backward(self, dy: Array) -> Array:
-        """``dx = dy · y (1 - y)``, the same as :meth:`Activation.backward`, in three in-place passes."""
-        xp = backend.array_module(dy)
-        self.grad_output = dy
-        dx = self.grad_input = self.buffer("dx", dy.shape, dy)
-        if fused.ready(dy, self.y, dx):  # the three passes below as one loop (minirai.fused)
-            fused.kernels()["sigmoid_backward"](dy.reshape(-1), self.y.reshape(-1), dx.reshape(-1))
-            return dx
-        xp.subtract(1, self.y, out=dx)    # 1 - y
-        dx *= self.y                      # y (1 - y)
-        dx *= dy                          # dy · y (1 - y)
-        return dx
 
-
-def sigmoid(x: Array, out: Array | None = None) -> Array:
-    """The logistic function 1 / (1 + e^{-x}), written into ``out`` if given."""
+def sigmoid(x: Array) -> Array:
+    """The logistic function 1 / (1 + e^{-x}), elementwise."""
     xp = backend.array_module(x)
-    out = xp.empty_like(x) if out is None else out
-    xp.negative(x, out=out)
     with np.errstate(over="ignore", under="ignore"):   # e^{-x} = inf or 0 at the ends: the limits are right
-        xp.exp(out, out=out)
-        if fused.ready(out):                            # the next two passes as one (minirai.fused)
-            fused.kernels()["sigmoid_finish"](out.reshape(-1))
-            return out
-        out += 1
-        xp.reciprocal(out, out=out)
-    return out
+        return 1 / (1 + xp.exp(-x))
 
 
 class Tanh(Activation):

@@ -119,6 +119,9 @@ class BCE(Loss):
 
         L = -(1/M) Σ [ t · clip(log p) + (1 - t) · clip(log(1 - p)) ],   clip(v) = max(v, -100)
 
+    log(1 - p) is computed as ``log1p(-p)``, exact for small p: in float32, 1 - 1e-10 rounds to
+    1 and log(1) = 0, while log1p(-1e-10) = -1e-10 (as PyTorch's BCELoss computes it).
+
     Backward: ``dL/dp = (p - t) / max(p (1 - p), 1e-12) / M``.
     The logarithms are clipped at -100 exactly as PyTorch's ``BCELoss`` does, so a saturated
     network (p exactly 0 or 1 in float32) reports a large finite loss (at most 100) instead of
@@ -136,7 +139,7 @@ class BCE(Loss):
         xp = backend.array_module(pred)
         with np.errstate(divide="ignore"):  # log(0) = -inf is clipped right away
             log_p = xp.maximum(xp.log(pred), self.LOG_CLIP)
-            log_1mp = xp.maximum(xp.log(1 - pred), self.LOG_CLIP)
+            log_1mp = xp.maximum(xp.log1p(-pred), self.LOG_CLIP)
         return -(target * log_p + (1 - target) * log_1mp).mean() + 0.0   # + 0.0 turns -0.0 into 0.0
 
     def _backward(self) -> Array:

@@ -24,19 +24,20 @@ network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
 from __future__ import annotations
 
 import copy
+from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from . import backend
+from .fast.packing import Slot, pack
 from .inspect import GradientRecorder
 from .layers import Activation, Linear
 from .losses import MSE, Loss
-from .network import Sequential, training_loop
+from .network import Sequential
 from .optim import Optimizer
-from .packing import Slot, pack
-from .stacking import StackedGroup, find_groups, stacked_layer
-from .train import History, TrainingDiverged, _progress, evaluate, prepare_data
+from .fast.stacking import FastRAI, StackedGroup
+from .train import History, TrainingDiverged, TrainingLoop, _progress, evaluate, prepare_data
 
 Array = Any
 Schedule = Callable[[int], float]
@@ -123,19 +124,18 @@ class RAI:
     lam : λ, a number or a schedule ``step -> λ`` (see :func:`geometric`).
     reinit_period : if set, every ``reinit_period`` steps the tables are reset to a chained
         forward pass of the current weights.
-    stacked : ``"auto"`` (default) runs runs of identical blocks as one batched computation
-        (:mod:`minirai.stacking`) when the model is packed (``mlp`` packs); ``False`` forces
-        the per-block loop, the reference.
 
-    The tables are created side by side in one flat array, so the optimizer updates them in
-    one sweep and a run of them is one stacked view. The model's own arrays are left where they
+    :meth:`forward` and :meth:`backward` are the textbook path, block by block. :meth:`fit`
+    runs their fast twin (:mod:`minirai.fast.stacking`: runs of identical blocks as one batched
+    computation) with the same numbers, or these methods inside ``minirai.reference()``.
+    The tables are created side by side in one flat array, so the fast path updates them in one
+    sweep and a run of them is one stacked view. The model's own arrays are left where they
     are: an optimizer made before this trainer still updates the same weights.
     """
 
     def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *,
                  cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
-                 lam: float | Schedule = 1.0, reinit_period: int | None = None,
-                 stacked: bool | str = "auto") -> None:
+                 lam: float | Schedule = 1.0, reinit_period: int | None = None) -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"RAI needs a Sequential model, got {type(model).__name__}")
         if not isinstance(loss, Loss):
@@ -143,16 +143,11 @@ class RAI:
         if reinit_period is not None and (isinstance(reinit_period, (bool, np.bool_))
                                           or not isinstance(reinit_period, (int, np.integer)) or reinit_period < 1):
             raise ValueError(f"reinit_period must be a positive integer or None, got {reinit_period!r}")
-        if stacked not in ("auto", True, False):
-            raise ValueError(f"stacked must be 'auto', True or False, got {stacked!r}")
         self.model, self.loss = model, loss
         self.X, self.y = prepare_data(model, loss, X, y)
         self.cuts = cut_positions(model, cuts)
         bounds = [0] + self.cuts + [len(model.layers)]
         self.blocks = [Sequential(model.layers[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-        for block in self.blocks:
-            block.flush_subnormals = model.flush_subnormals
-            block.skip_zero_gradients = model.skip_zero_gradients
         template = hidden_loss if hidden_loss is not None else MSE()
         if not isinstance(template, Loss):
             raise TypeError(f"RAI: hidden_loss must be a minirai Loss, got {type(template).__name__}")
@@ -170,61 +165,22 @@ class RAI:
         # tables[s] is Z_{s+1}, the input of block s+1 and the target of block s's hidden loss
         self.tables: list[Array] = self.chained_activations(self.X)
         self.grad_tables = [xp.zeros_like(z) for z in self.tables]
+        # the two parts of grad_tables[s], from the last backward (for inspection)
         self.grad_tables_as_input: list[Array | None] = [None] * len(self.tables)
-        self._as_target: list[Array | None] = [None] * len(self.tables)   # see grad_tables_as_target
+        self.grad_tables_as_target: list[Array | None] = [None] * len(self.tables)
         self.outputs: list[Array | None] = [None] * len(self.blocks)   # o_s of the last forward
         self.output_loss: Array | None = None
+        self.relaxed_loss: Array | None = None
         self.hidden_values: list[Array | None] = [None] * len(self.cuts)
+        # tables and their gradients as views of one flat array each (see minirai.fast.packing)
         self.packed_tables = pack([Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]) \
             if self.tables else None
-        self.stacks = [group for group in (self._stack(first, count) for first, count in
-                                           find_groups(self.blocks, self.hidden_losses)) if group] \
-            if stacked else []
-        if stacked is True and not self.stacks:
-            raise ValueError("stacked=True but no run of identical blocks can be stacked (the model must be "
-                             "packed, as mlp() does, and hold consecutive identical blocks)")
-        self._plan_units()
+        self._fast: FastRAI | None = None        # the fast path's state, made by the first fast step
 
-    def _plan_units(self) -> None:
-        """The order of work: a block index, or a StackedGroup standing for several blocks."""
-        in_stack = {s: g for g in self.stacks for s in range(g.first, g.first + g.count)}
-        self.units: list[int | StackedGroup] = []
-        for s in range(len(self.blocks)):
-            if s not in in_stack:
-                self.units.append(s)
-            elif s == in_stack[s].first:
-                self.units.append(in_stack[s])
-        self._stacked_layers = [layer for g in self.stacks for block in self.blocks[g.first:g.first + g.count]
-                                for layer in block.layers]
-
-    def _unstack_hooked(self) -> None:
-        """A hook added after this trainer was built: run that stack block by block, so it is called."""
-        self.stacks = [g for g in self.stacks if not any(layer.hooks for block in self.blocks[g.first:g.first + g.count]
-                                                         for layer in block.layers)]
-        self._plan_units()
-
-    def _stack(self, first: int, count: int) -> StackedGroup | None:
-        """Blocks ``first .. first+count-1`` as one stack, or None if their arrays are not side by side."""
-        model_packed, tables = self.model.packed, self.packed_tables
-        if model_packed is None or tables is None:
-            return None
-        members = self.blocks[first:first + count]
-        layers = []
-        for j, template in enumerate(members[0].layers):
-            params, grads = {}, {}
-            for key, value in template.params.items():
-                arrays = [block.layers[j].params[key] for block in members]
-                # a bias (D,) becomes (G, 1, D) so it broadcasts over the N rows of each block
-                shape = (count,) + ((1,) + value.shape if value.ndim == 1 else value.shape)
-                stacked_params = model_packed.stack(arrays, model_packed.params)
-                if stacked_params is None:
-                    return None
-                params[key] = stacked_params.reshape(shape)
-                grads[key] = model_packed.stack(arrays, model_packed.grads).reshape(shape)
-            layers.append(stacked_layer(template, params, grads))
-        involved = self.tables[first - 1:first + count]
-        return StackedGroup(first, count, layers, tables.stack(involved, tables.params),
-                            tables.stack(involved, tables.grads))
+    @property
+    def stacks(self) -> list[StackedGroup]:
+        """The stacked groups of blocks the fast path runs (empty before it ran, and on the textbook path)."""
+        return self._fast.groups if self._fast is not None else []
 
     # -- tables ----------------------------------------------------------------------------------
     def chained_activations(self, X: Array) -> list[Array]:
@@ -252,88 +208,70 @@ class RAI:
 
     # -- the relaxed objective -------------------------------------------------------------------
     def block_input(self, s: int) -> Array:
+        """What block s reads: X for the first block, its table Z_s for the others."""
         return self.X if s == 0 else self.tables[s - 1]
 
     def forward(self) -> Array:
-        """Every block on its own input; returns the relaxed loss (a 0-d array)."""
-        if any(layer.hooks for layer in self._stacked_layers):
-            self._unstack_hooked()
+        """Every block on its own input; returns the relaxed loss (a 0-d array).
+
+        o_s = block_s(input_s)   (N, D_s)        input_0 = X, input_s = Z_s = tables[s - 1]
+        h_s = L_h(o_s, Z_{s+1})  for s < K       L = L_y(o_K, y) + λ Σ_s h_s
+        """
         lam = self.lam(self.steps)
-        hidden_total = 0.0
-        for unit in self.units:
-            if isinstance(unit, StackedGroup):
-                values = unit.forward()
-                hidden_total = hidden_total + values.sum()
-                for k in range(unit.count):
-                    self.outputs[unit.first + k] = unit.output[k]
-                    self.hidden_values[unit.first + k] = values[k]
-                continue
-            s = unit
-            self.outputs[s] = self.blocks[s].forward(self.block_input(s))
-            if s < len(self.hidden_losses):
-                self.hidden_values[s] = self.hidden_losses[s].forward(self.outputs[s], self.tables[s])
-                hidden_total = hidden_total + self.hidden_values[s]
+        for s, block in enumerate(self.blocks):
+            self.outputs[s] = block.forward(self.block_input(s))
+        for s, hidden in enumerate(self.hidden_losses):
+            self.hidden_values[s] = hidden.forward(self.outputs[s], self.tables[s])
         self.output_loss = self.loss.forward(self.outputs[-1], self.y)
-        self.relaxed_loss = self.output_loss + lam * hidden_total
+        self.relaxed_loss = self.output_loss + lam * sum(self.hidden_values)
         return self.relaxed_loss
 
     def backward(self) -> None:
         """Fill every weight gradient and every table gradient (after :meth:`forward`).
 
-        dL/dZ_s gets two parts, both kept for inspection: ``grad_tables_as_input[s-1]`` from
-        block s's backward, ``grad_tables_as_target[s]`` = λ ∂L_h/∂Z from the hidden loss.
+        Block s gets dL/do_s = dL_y/do_K for the last block, λ ∂h_s/∂o_s for the others, and
+        backpropagates it through its own layers only. Z_{s+1} = tables[s] gets two parts,
+        both kept for inspection:
+            grad_tables_as_input[s]  = dL/d(input of block s+1)    (its backward's dx)
+            grad_tables_as_target[s] = λ ∂h_s/∂Z_{s+1}              (the hidden loss)
         """
         lam = self.lam(self.steps)
-        self._zero_table_grads()
-        for unit in reversed(self.units):
-            if isinstance(unit, StackedGroup):
-                unit.backward(lam)
-                for k in range(unit.count):
-                    self.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
-                continue
-            s = unit
+        for s in reversed(range(len(self.blocks))):
             if s == len(self.blocks) - 1:
                 d_output = self.loss.backward()
             else:
                 hidden = self.hidden_losses[s]
                 d_output = lam * hidden.backward()
-                self._as_target[s] = lam * hidden.grad_target
-                self.grad_tables[s] += self._as_target[s]
+                self.grad_tables_as_target[s] = lam * hidden.grad_target
             d_input = self.blocks[s].backward(d_output)
             if s > 0:
                 self.grad_tables_as_input[s - 1] = d_input
-                self.grad_tables[s - 1] += d_input
-
-    @property
-    def grad_tables_as_target(self) -> list[Array | None]:
-        """Per table, λ ∂L_h/∂Z: the part of dL/dZ from Z as the previous block's target.
-
-        Assembled when read: a stacked group keeps only dL/do, of which this part is the negative.
-        """
-        parts = list(self._as_target)
-        for group in self.stacks:
-            if group.as_input is not None:
-                negated = group.as_target
-                for k in range(group.count):
-                    parts[group.first + k] = negated[k]
-        return parts
-
-    def _zero_table_grads(self) -> None:
-        if self.packed_tables is not None:   # all table gradients: one flat array
-            self.packed_tables.grads.fill(0)
+        for s, grad in enumerate(self.grad_tables):
+            grad[...] = self.grad_tables_as_input[s] + self.grad_tables_as_target[s]
 
     # -- training ---------------------------------------------------------------------------------
-    def step(self, optimizer: Optimizer, recorder: GradientRecorder | None = None) -> float:
-        """One forward, backward and update of weights and tables; returns the relaxed loss."""
+    def step(self, optimizer: Optimizer, recorder: GradientRecorder | None = None, *,
+             loop: TrainingLoop | None = None) -> float:
+        """One forward, backward and update of weights and tables; returns the relaxed loss.
+
+        ``loop`` (from :meth:`fit`) chooses the path and the CPU's arithmetic; without it the step
+        runs the textbook methods in plain IEEE arithmetic.
+        """
         if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
             self.reinitialize_tables()
-        value = backend.to_float(self.forward())
-        if not np.isfinite(value):
-            raise FloatingPointError(self.locate_nonfinite())
-        self.backward()
-        if recorder is not None and recorder.wants(self.steps + 1):
-            recorder.capture(self.steps + 1, self.model, self)
-        optimizer.step()
+        fast = loop is not None and loop.fast
+        if fast and (self._fast is None or self._fast.hooked()):
+            self._fast = FastRAI(self)
+        elif not fast:
+            self._fast = None
+        with loop.arithmetic() if loop is not None else nullcontext():
+            value = backend.to_float(self._fast.forward() if fast else self.forward())
+            if not np.isfinite(value):
+                raise FloatingPointError(self.locate_nonfinite())
+            self._fast.backward() if fast else self.backward()
+            if recorder is not None and recorder.wants(self.steps + 1):
+                recorder.capture(self.steps + 1, self.model, self)
+            loop.step(optimizer) if loop is not None else optimizer.step()
         self.steps += 1
         return value
 
@@ -406,19 +344,19 @@ class RAI:
                                 acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
                                 refresh=False)
 
-        with training_loop(self.model):
-            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder)
+        with TrainingLoop() as loop:
+            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
         if bar is not None:
             bar.close()
         return history
 
     def _fit_loop(self, optimizer: Optimizer, iters: int, record_every: int, record: Callable[[], None],
                   bar: Any, history: "RAIHistory", callback: Callable[[int, "RAI"], None] | None,
-                  recorder: GradientRecorder | None) -> None:
+                  recorder: GradientRecorder | None, loop: TrainingLoop) -> None:
         record()
         for i in range(iters):
             try:
-                self.step(optimizer, recorder)
+                self.step(optimizer, recorder, loop=loop)
             except FloatingPointError as error:
                 if bar is not None:
                     bar.close()

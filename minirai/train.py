@@ -10,17 +10,25 @@ One training step is four lines you can step through::
 ``fit`` adds what a real run needs around them: input checks at the boundary,
 mini-batches with seeded shuffling, a history of losses and metrics, a progress
 bar, and a clear stop when the loss stops being finite.
+
+By default ``fit`` runs those four lines on the fast path (:mod:`minirai.fast`), which gives
+the same numbers; inside ``with minirai.reference():`` (or with ``MINIRAI_REFERENCE=1``) it
+calls exactly the methods above. See :class:`TrainingLoop`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import ExitStack
+from typing import Any, Callable, ContextManager
 
 import numpy as np
 
-from . import backend
+from . import backend, switches
+from .fast import chain as fast_chain
+from .fast import optim as fast_optim
+from .fast.denormals import flushing_denormals
 from .inspect import GradientRecorder
 from .losses import Loss
-from .network import Sequential, training_loop
+from .network import Sequential
 from .optim import Optimizer
 from .validate import check_inputs, check_same_dtype, check_targets
 
@@ -125,6 +133,48 @@ def batches(n: int, batch_size: int | None, shuffle: bool, rng: np.random.Genera
             yield order[start:start + batch_size]
 
 
+class TrainingLoop:
+    """What ``fit`` and ``RAI.fit`` run their steps inside; both switches are read when it starts.
+
+    * ``fast``: True unless ``minirai.reference()`` / ``MINIRAI_REFERENCE=1``; then the steps run
+      the fast path (:mod:`minirai.fast`), else the textbook methods.
+    * :meth:`arithmetic`: the context of one step's computation. On the CPU it switches on
+      flush-to-zero of subnormal numbers (FTZ and DAZ, :mod:`minirai.fast.denormals`) on both
+      paths, unless ``minirai.strict_ieee()`` / ``MINIRAI_STRICT_IEEE=1``. Records and callbacks
+      run outside it, in strict IEEE arithmetic.
+    * for the whole loop, NumPy's BLAS uses one thread (``MINIRAI_THREADS`` overrides; see
+      :func:`minirai.backend.blas_threads`).
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
+        self.fast = not switches.reference_path()
+        self.flush = switches.flush_denormals()
+        self.threads = threads
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "TrainingLoop":
+        self._stack.enter_context(backend.blas_threads(self.threads))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+
+    def arithmetic(self) -> ContextManager[None]:
+        """The CPU's arithmetic for one step (flush-to-zero of subnormals, unless strict IEEE)."""
+        return flushing_denormals(self.flush)
+
+    def chain(self, model: Sequential) -> Any:
+        """What runs ``forward``/``backward``: the fast chain, or the model itself (textbook)."""
+        return fast_chain.Chain(model.layers) if self.fast else model
+
+    def step(self, optimizer: Optimizer) -> None:
+        """``optimizer.step()``, on the fast path (:func:`minirai.fast.optim.step`) unless textbook."""
+        if self.fast:
+            fast_optim.step(optimizer)
+        else:
+            optimizer.step()
+
+
 def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, *, iters: int = 100,
         batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
         X_val: Array | None = None, y_val: Array | None = None, record_every: int = 1,
@@ -166,9 +216,9 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     model.train()
     record(0, None)
     try:
-        with training_loop(model):
+        with TrainingLoop() as loop:
             _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history,
-                       callback, recorder)
+                       callback, recorder, loop)
     finally:
         if bar is not None:
             bar.close()
@@ -178,19 +228,21 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
 def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, iters: int,
                batch_iter: Any, record_every: int, record: Callable[[int, float | None], None], bar: Any,
                history: History, callback: Callable[[int, Sequential], None] | None,
-               recorder: GradientRecorder | None) -> None:
+               recorder: GradientRecorder | None, loop: TrainingLoop) -> None:
     xp = backend.array_module(X)
+    chain = loop.chain(model)          # the model itself on the textbook path
     for step in range(1, iters + 1):
         index = next(batch_iter)
         Xb, yb = (X, y) if index is None else (X[xp.asarray(index)], y[xp.asarray(index)])
-        pred = model.forward(Xb)
-        value = loss.forward(pred, yb)
-        model.backward(loss.backward())
-        batch_loss = backend.to_float(value)
-        check_finite(batch_loss, "the training loss", step, history)
-        if recorder is not None and recorder.wants(step):
-            recorder.capture(step, model)
-        optimizer.step()
+        with loop.arithmetic():
+            pred = chain.forward(Xb)
+            value = loss.forward(pred, yb)
+            chain.backward(loss.backward())
+            batch_loss = backend.to_float(value)
+            check_finite(batch_loss, "the training loss", step, history)
+            if recorder is not None and recorder.wants(step):
+                recorder.capture(step, model)
+            loop.step(optimizer)
         if callback is not None:
             callback(step, model)
         if step % record_every == 0 or step == iters:

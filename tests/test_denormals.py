@@ -1,18 +1,18 @@
-"""The CPU's flush-to-zero switch (minirai.denormals) inside training loops."""
+"""The CPU's flush-to-zero switch (minirai.fast.denormals) inside training steps."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import minirai
-from minirai import data, denormals
+from minirai import data
+from minirai.fast import denormals
 from minirai.losses import BCE
-from minirai.network import training_loop
 from minirai.optim import Rprop
 from minirai.rai import RAI
 from minirai.train import fit
 
-pytestmark = pytest.mark.skipif(not denormals.available(), reason="no MXCSR access here (not x86-64, or no llvmlite)")
+pytestmark = pytest.mark.skipif(not denormals.available(), reason=f"no MXCSR access: {denormals.unavailable_reason()}")
 
 TINY = np.full(64, 1e-20, np.float32)      # TINY * TINY = 1e-40: a subnormal float32
 
@@ -40,19 +40,47 @@ def test_the_previous_setting_comes_back_after_an_exception():
     assert not flushing_now()
 
 
+@pytest.mark.parametrize("textbook", [False, True])
 @pytest.mark.parametrize("strict", [False, True])
-def test_fit_flushes_unless_the_model_asks_for_strict_ieee(strict):
-    """fit's and RAI.fit's steps run with the switch on; model.flush_subnormals = False keeps strict IEEE."""
+def test_steps_flush_unless_strict_ieee_and_callbacks_never_do(strict, textbook):
+    """fit's and RAI.fit's steps (a hook runs inside them) flush, on both paths, unless strict_ieee();
+    callbacks and records see strict IEEE arithmetic, and so does the code after the loop."""
     model = minirai.mlp([2, 8, 1], "sigmoid", "sigmoid", seed=0)
-    model.flush_subnormals = not strict
     ds = data.moons(n_samples=20, n_test=10)
-    seen = []
-    fit(model, BCE(), Rprop(model.parameters(), lr=0.1), ds.X_train, ds.y_train, iters=3,
-        callback=lambda step, model: seen.append(flushing_now()))
-    trainer = RAI(model, ds.X_train, ds.y_train, BCE())
-    trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False,
-                callback=lambda step, trainer: seen.append(flushing_now()))
-    assert seen == [not strict] * 5
+    in_steps, in_callbacks = [], []
+    model.layers[0].register_hook(lambda layer, event, x, y: in_steps.append(flushing_now()))
+    with minirai.strict_ieee(strict), minirai.reference(textbook):
+        fit(model, BCE(), Rprop(model.parameters(), lr=0.1), ds.X_train, ds.y_train, iters=3, progress=False,
+            callback=lambda step, model: in_callbacks.append(flushing_now()))
+        trainer = RAI(model, ds.X_train, ds.y_train, BCE())
+        trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False,
+                    callback=lambda step, trainer: in_callbacks.append(flushing_now()))
+    # the hook also runs in the records' evaluations (strict IEEE) and in the steps (flushing unless strict)
+    assert in_steps.count(True) == (0 if strict else 3 * 2 + 2 * 2)   # forward and backward per step
+    assert in_callbacks == [False] * 5
     assert not flushing_now()
-    with training_loop(model):
-        assert flushing_now() is (not strict)
+
+
+def test_strict_ieee_from_the_environment(monkeypatch):
+    from minirai import switches
+    assert switches.flush_denormals()
+    monkeypatch.setenv("MINIRAI_STRICT_IEEE", "1")
+    assert not switches.flush_denormals()
+    with minirai.strict_ieee(False):
+        assert switches.flush_denormals()
+    monkeypatch.setenv("MINIRAI_STRICT_IEEE", "maybe")
+    with pytest.raises(ValueError, match="MINIRAI_STRICT_IEEE"):
+        switches.flush_denormals()
+
+
+def test_the_typed_pointer_ir_for_older_llvm_parses_and_reads_the_same_register():
+    """The fallback for LLVM < 15 (llvmlite < 0.44) is valid IR that reads the same MXCSR value."""
+    import ctypes
+
+    import llvmlite.binding as llvm
+    module = llvm.parse_assembly(denormals._MXCSR_IR_TYPED)
+    machine = llvm.Target.from_default_triple().create_target_machine()
+    engine = llvm.create_mcjit_compiler(module, machine)
+    engine.finalize_object()
+    read = ctypes.CFUNCTYPE(ctypes.c_uint32)(engine.get_function_address("read_mxcsr"))
+    assert read() == denormals.mxcsr_access()[0]()

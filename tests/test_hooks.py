@@ -155,15 +155,19 @@ def test_hook_at_a_chosen_step_with_a_counter_under_rai(moons):
 
 
 def test_hook_added_after_the_trainer_is_built_is_called_in_rai_steps():
-    """A hook registered on a stacked layer after RAI() still runs: that stack falls back to blocks."""
+    """A hook registered on a stacked layer after a fast step still runs: its block leaves the stack."""
     import minirai
     from minirai.rai import RAI
+    from minirai.train import TrainingLoop
     d = minirai.data.moons(n_samples=20, n_test=5)
     model = minirai.mlp([2] + [8] * 5 + [1], "sigmoid", "sigmoid", seed=0)
     trainer = RAI(model, d.X_train, d.y_train, minirai.BCE())
-    assert trainer.stacks                                  # blocks 1..4 run as one stack
-    calls = []
-    model.layers[4].register_hook(lambda layer, event, inputs, outputs: calls.append(event))
-    trainer.step(minirai.Rprop(trainer.parameters(), lr=0.1))
+    optimizer = minirai.Rprop(trainer.parameters(), lr=0.1)
+    with TrainingLoop() as loop:
+        trainer.step(optimizer, loop=loop)
+        assert [(g.first, g.count) for g in trainer.stacks] == [(1, 4)]    # blocks 1..4 run as one stack
+        calls = []
+        model.layers[4].register_hook(lambda layer, event, inputs, outputs: calls.append(event))
+        trainer.step(optimizer, loop=loop)
     assert calls == ["forward", "backward"]
-    assert trainer.stacks == []
+    assert [(g.first, g.count) for g in trainer.stacks] == [(3, 2)]     # block 2 (layers 3, 4) runs alone

@@ -10,7 +10,7 @@ import minirai
 from minirai import backend, data, inspect
 from minirai.inspect import QUANTITIES, GradientRecorder, squared_norms
 from minirai.rai import RAI
-from minirai.train import fit
+from minirai.train import TrainingLoop, fit
 
 DEEP = [2] + [100] * 100 + [1]
 BP_STEPS, RAI_STEPS, EVERY = 100, 150, 10
@@ -133,25 +133,28 @@ def repeated_net():
     return minirai.mlp([2] + [8] * 7 + [1], "sigmoid", "sigmoid", seed=1, dtype=np.float64)
 
 
-def rai_recording(stacked, steps=12):
+def rai_recording(textbook, steps=12):
     # 41 examples, not 40: with balanced classes some bias gradients cancel to exactly 0 in exact
     # arithmetic, leaving 1e-18 of rounding noise whose sign depends on the summation order, and
     # Rprop turns that sign into a full 0.1 step, so the two paths would part after 3 steps.
     ds = data.moons(n_samples=41, n_test=5, dtype=np.float64)
-    rai = RAI(repeated_net(), ds.X_train, ds.y_train, minirai.BCE(), lam=0.7, stacked=stacked)
+    rai = RAI(repeated_net(), ds.X_train, ds.y_train, minirai.BCE(), lam=0.7)
     recorder = GradientRecorder(every=1)
-    rai.fit(minirai.Rprop(rai.parameters(), lr=0.1), steps, record_every=steps, progress=False, recorder=recorder)
+    with minirai.reference(textbook):
+        rai.fit(minirai.Rprop(rai.parameters(), lr=0.1), steps, record_every=steps, progress=False,
+                recorder=recorder)
     return rai, recorder
 
 
 def test_stacked_and_per_block_paths_record_the_same_norms():
-    """RAI stacked="auto" (blocks 1..6 as one batch) and stacked=False give the same recorder arrays."""
-    stacked, fast = rai_recording("auto")
-    reference, slow = rai_recording(False)
+    """The fast path (blocks 1..6 as one stack) and the textbook path give the same recorder arrays."""
+    stacked, fast = rai_recording(textbook=False)
+    reference, slow = rai_recording(textbook=True)
     assert [(g.first, g.count) for g in stacked.stacks] == [(1, 6)] and reference.stacks == []
     assert fast.steps == slow.steps == list(range(1, 13))
     for name in QUANTITIES:
         assert fast[name].shape == slow[name].shape
+        # the stack's norms are summed in one batched product: the same values to the last few bits
         np.testing.assert_allclose(fast[name], slow[name], rtol=1e-12, atol=0, equal_nan=True, err_msg=name)
         np.testing.assert_array_equal(np.isnan(fast[name]), np.isnan(slow[name]))
     assert (fast["weight_grad"][-1] > 0).all()      # by step 12 every layer has a gradient to compare
@@ -180,16 +183,17 @@ def test_capture_matches_norms_computed_directly():
     assert (recorder["weight_grad"][0] > 0).all()
 
 
-@pytest.mark.parametrize("stacked", ["auto", False])
-def test_table_grad_is_the_norm_of_its_two_parts(stacked):
+@pytest.mark.parametrize("textbook", [False, True])
+def test_table_grad_is_the_norm_of_its_two_parts(textbook):
     """table_grad = ‖as_input + as_target‖ = ‖grad_tables‖ per cut; weight_grad = ‖grads["W"]‖ (RAI)."""
     ds = data.moons(n_samples=40, n_test=5, dtype=np.float64)
-    rai = RAI(repeated_net(), ds.X_train, ds.y_train, minirai.BCE(), lam=0.7, stacked=stacked)
+    rai = RAI(repeated_net(), ds.X_train, ds.y_train, minirai.BCE(), lam=0.7)
     optimizer = minirai.Rprop(rai.parameters(), lr=0.1)
     recorder = GradientRecorder(every=1)
-    with backend.blas_threads():
+    with minirai.reference(textbook), TrainingLoop() as loop:
         for _ in range(12):
-            rai.step(optimizer, recorder)
+            rai.step(optimizer, recorder, loop=loop)
+    assert bool(rai.stacks) is not textbook
     parts_in, parts_target = rai.grad_tables_as_input, rai.grad_tables_as_target
     table, table_in, table_target = (recorder[name][-1] for name in
                                      ("table_grad", "table_grad_input", "table_grad_target"))
@@ -246,8 +250,8 @@ def test_fit_and_rai_fit_without_a_recorder_call_nothing_in_inspect(monkeypatch)
     fit(model, minirai.BCE(), minirai.Rprop(model.parameters(), lr=0.1), ds.X_train, ds.y_train, iters=3,
         progress=False)
     rai = RAI(model, ds.X_train, ds.y_train, minirai.BCE())
-    assert rai.stacks                                  # the stacked path is exercised too
     rai.fit(minirai.Rprop(rai.parameters(), lr=0.1), 3, progress=False)
+    assert rai.stacks                                  # the stacked path is exercised too
     with pytest.raises(AssertionError, match="without a recorder"):   # the patch does bite
         rai.fit(minirai.Rprop(rai.parameters(), lr=0.1), 1, progress=False, recorder=GradientRecorder())
 

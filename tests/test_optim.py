@@ -203,26 +203,33 @@ def test_zero_grad_state_and_repr():
     np.testing.assert_array_equal(opt.state[1]["step_size"], [0.2, 0.2, 0.2])
     opt.zero_grad()
     assert all(not g.any() for _, g in pairs)
-    assert repr(opt) == "Rprop(lr=0.2, 2 arrays in 2 runs, 9 values, steps=0)"
+    assert repr(opt) == "Rprop(lr=0.2, 2 arrays, 9 values, steps=0)"
 
 
 # --- packed models: one run, the same numbers -------------------------------------------------------
 
+@pytest.mark.parametrize("kernels_on", [True, False])
 @pytest.mark.parametrize("make", [lambda pairs: Rprop(pairs, lr=0.05), lambda pairs: Adam(pairs, lr=0.01),
                                   lambda pairs: SGD(pairs, lr=0.1, momentum=0.9)])
-def test_packed_model_is_one_run_and_equals_the_per_array_updates(make):
-    """A packed mlp's arrays are updated as one run (in cache-sized chunks) with the same results."""
+def test_packed_model_is_one_run_and_the_fast_step_equals_the_per_array_updates(make, kernels_on, monkeypatch):
+    """A packed mlp's arrays are one run for the fast step (compiled, or NumPy in cache-sized chunks);
+    it gives the textbook step's numbers, array by array, and the state still reads per array."""
     import minirai
+    from minirai.fast import kernels
+    from minirai.fast import optim as fast_optim
+    monkeypatch.setattr(fast_optim, "CHUNK_SIZE", 100)         # several chunks on this small model
+    if not kernels_on:
+        monkeypatch.setattr(kernels, "_kernels", None)
+        monkeypatch.setattr(kernels, "_unavailable_reason", "switched off for this test")
     packed = minirai.mlp([3, 40, 40, 2], "tanh", None, seed=5, dtype=np.float64)
     loose = minirai.mlp([3, 40, 40, 2], "tanh", None, seed=5, dtype=np.float64, packed=False)
     fast, slow = make(packed.parameters()), make(loose.parameters())
-    fast.chunk_size = 100                       # force several chunks on this small model
     assert len(fast.runs) == 1 and len(slow.runs) == len(slow.pairs)
     rng = np.random.default_rng(0)
     for _ in range(5):
         for (_, g1), (_, g2) in zip(packed.parameters(), loose.parameters()):
             g1[...] = g2[...] = rng.standard_normal(g1.shape)
-        fast.step()
+        fast_optim.step(fast)
         slow.step()
     for (p1, _), (p2, _) in zip(packed.parameters(), loose.parameters()):
         np.testing.assert_array_equal(p1, p2)

@@ -15,8 +15,9 @@ from minirai.layers import Linear, Sigmoid
 from minirai.losses import BCE, MSE, Loss
 from minirai.network import Sequential, mlp
 from minirai.optim import SGD, Rprop
+from minirai.fast.stacking import FastRAI
 from minirai.rai import RAI, RAIHistory, constant, cut_positions, geometric
-from minirai.train import TrainingDiverged
+from minirai.train import TrainingDiverged, TrainingLoop
 
 F64 = "float64"
 
@@ -131,10 +132,12 @@ def test_no_cut_gives_exactly_the_chained_backprop_gradients(cuts):
 
 # --- 3. gradient check of the relaxed objective -------------------------------------------------
 
-def relaxed_gradcheck(rai: RAI):
-    """Central differences of the relaxed loss w.r.t. every weight and every table entry."""
-    rai.forward()
-    rai.backward()
+def relaxed_gradcheck(rai: RAI, fast: FastRAI | None = None):
+    """Central differences of the relaxed loss w.r.t. every weight and every table entry.
+
+    The analytic gradients come from the textbook ``rai.backward()``, or from ``fast`` (the fast path)."""
+    (fast or rai).forward()
+    (fast or rai).backward()
     named = rai.named_parameters()
     arrays = {name: p for name, p, _ in named}
     analytic = {name: g.copy() for name, _, g in named}
@@ -173,54 +176,63 @@ def repeated_model(activation: str = "tanh", seed: int = 0) -> Sequential:
     return mlp([2, 3, 3, 3, 3, 1], activation, "sigmoid", seed=seed, dtype=F64)
 
 
-@pytest.mark.parametrize("stacked", ["auto", False])
+@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("cuts, lam", [("linear", 1.0), ("activation", 0.3)])
-def test_relaxed_objective_gradcheck_with_identical_blocks(cuts, lam, stacked):
-    """Identical blocks run stacked (or per block): every gradient still matches finite differences."""
+def test_relaxed_objective_gradcheck_with_identical_blocks(cuts, lam, fast):
+    """Identical blocks run stacked (fast path) or per block (textbook): every gradient matches finite
+    differences."""
     X, y = small_data(5)
-    rai = RAI(repeated_model(), X, y, BCE(), cuts=cuts, lam=lam, stacked=stacked)
-    assert bool(rai.stacks) == (stacked == "auto")
-    if stacked == "auto":
-        assert [(g.first, g.count) for g in rai.stacks] == [(1, 3)]
+    rai = RAI(repeated_model(), X, y, BCE(), cuts=cuts, lam=lam)
+    fast_path = FastRAI(rai) if fast else None
+    if fast:
+        assert [(g.first, g.count) for g in fast_path.groups] == [(1, 3)]
     perturb_tables(rai)
-    assert relaxed_gradcheck(rai).max_rel_error < 1e-6
+    assert relaxed_gradcheck(rai, fast_path).max_rel_error < 1e-6
     assert all(np.abs(g).max() > 1e-4 for g in rai.grad_tables)
     assert all(a is not None and b is not None
                for a, b in zip(rai.grad_tables_as_input, rai.grad_tables_as_target))
 
 
+def bits(a) -> np.ndarray:
+    return np.ascontiguousarray(a).view(np.uint8)
+
+
 def run_both_paths(make, steps, lr):
-    """``make(stacked)`` trained on the stacked and on the per-block path: [(trainer, losses)] x 2,
-    each trainer left after a final forward and backward."""
+    """``make()`` trained on the fast path (stacked) and on the textbook path: [(trainer, losses)] x 2,
+    each trainer left with the gradients of its last step."""
     runs = []
-    for stacked in ("auto", False):
-        rai = make(stacked)
+    for textbook in (False, True):
+        rai = make()
         opt = Rprop(rai.parameters(), lr=lr)
-        losses = [rai.step(opt) for _ in range(steps)]
-        rai.forward()
-        rai.backward()
+        with minirai.reference(textbook), TrainingLoop() as loop:
+            losses = [rai.step(opt, loop=loop) for _ in range(steps)]
         runs.append((rai, losses))
     assert runs[0][0].stacks and not runs[1][0].stacks
     return runs
 
 
+def assert_same_trainers(a: RAI, b: RAI) -> None:
+    """Parameters, gradients and both parts of every table gradient, byte for byte."""
+    for (name, pa, ga), (_, pb, gb) in zip(a.named_parameters(), b.named_parameters()):
+        assert np.array_equal(bits(pa), bits(pb)), name
+        assert np.array_equal(bits(ga), bits(gb)), name
+    for k in range(len(a.tables)):
+        assert np.array_equal(bits(a.grad_tables_as_input[k]), bits(b.grad_tables_as_input[k])), k
+        assert np.array_equal(bits(a.grad_tables_as_target[k]), bits(b.grad_tables_as_target[k])), k
+    assert np.array_equal(a.identity_gaps(), b.identity_gaps())
+
+
 def test_stacked_and_per_block_paths_agree():
-    """Stacked and per-block RAI give the same losses, gradient parts and updates over 5 steps."""
+    """Stacked (fast) and per-block (textbook) RAI give the same losses, gradient parts and updates over
+    5 steps, bit for bit."""
     X, y = small_data(9)
-    def make(stacked):
-        rai = RAI(repeated_model(), X, y, BCE(), cuts="linear", lam=0.7, stacked=stacked)
+    def make():
+        rai = RAI(repeated_model(), X, y, BCE(), cuts="linear", lam=0.7)
         perturb_tables(rai)
         return rai
     (a, la), (b, lb) = run_both_paths(make, steps=5, lr=0.05)
-    np.testing.assert_allclose(la, lb, rtol=1e-12)
-    for (name, pa, ga), (_, pb, gb) in zip(a.named_parameters(), b.named_parameters()):
-        np.testing.assert_allclose(pa, pb, rtol=1e-10, atol=1e-13, err_msg=name)
-        np.testing.assert_allclose(ga, gb, rtol=1e-9, atol=1e-13, err_msg=name)
-    for k in range(len(a.tables)):
-        np.testing.assert_allclose(a.grad_tables_as_input[k], b.grad_tables_as_input[k], rtol=1e-9, atol=1e-13)
-        np.testing.assert_allclose(a.grad_tables_as_target[k], b.grad_tables_as_target[k], rtol=1e-9,
-                                   atol=1e-13)
-    np.testing.assert_allclose(a.identity_gaps(), b.identity_gaps(), rtol=1e-10)
+    assert la == lb
+    assert_same_trainers(a, b)
 
 
 def test_gradcheck_detects_a_wrong_table_gradient():
@@ -610,10 +622,6 @@ def test_bad_model_loss_and_options_are_refused():
     for period in (0, -1, 2.5):
         with pytest.raises(ValueError, match="reinit_period must be a positive integer"):
             RAI(model, X, y, BCE(), reinit_period=period)
-    with pytest.raises(ValueError, match="stacked must be"):
-        RAI(model, X, y, BCE(), stacked="yes")
-    with pytest.raises(ValueError, match="no run of identical blocks"):
-        RAI(model, X, y, BCE(), stacked=True)        # small_model has no identical blocks
     rai = RAI(model, X, y, BCE())
     with pytest.raises(ValueError, match="iters must be a non-negative integer"):
         rai.fit(Rprop(rai.parameters()), -1, progress=False)
@@ -632,20 +640,21 @@ def test_one_hidden_loss_copy_per_cut():
 
 # --- 11. devices ---------------------------------------------------------------------------------------
 
-def relaxed_losses(stacked, steps: int = 5) -> tuple[list[float], RAI]:
-    """A few RAI steps on the active backend (model and data built there)."""
+def relaxed_losses(textbook: bool, steps: int = 5) -> tuple[list[float], RAI]:
+    """A few RAI steps on the active backend (model and data built there), on one path."""
     ds = data.moons(n_samples=30, n_test=10, dtype=F64)
     rai = RAI(mlp([2, 6, 6, 6, 1], "sigmoid", "sigmoid", seed=1, dtype=F64), ds.X_train, ds.y_train, BCE(),
-              cuts="linear", lam=0.5, stacked=stacked)
+              cuts="linear", lam=0.5)
     opt = SGD(rai.parameters(), lr=0.5, momentum=0.9)
-    return [rai.step(opt) for _ in range(steps)], rai
+    with minirai.reference(textbook), TrainingLoop() as loop:
+        return [rai.step(opt, loop=loop) for _ in range(steps)], rai
 
 
-@pytest.mark.parametrize("stacked", ["auto", False])
-def test_rai_steps_on_every_backend(xp, stacked):
+@pytest.mark.parametrize("textbook", [False, True])
+def test_rai_steps_on_every_backend(xp, textbook):
     """The same steps on numpy, the stand-in device (and CuPy) give the same relaxed losses (1e-6)."""
-    on_device, rai = relaxed_losses(stacked)
-    assert bool(rai.stacks) == (stacked == "auto")
+    on_device, rai = relaxed_losses(textbook)
+    assert bool(rai.stacks) == (not textbook)
     assert backend.array_module(*rai.tables) is xp
     assert all(isinstance(t, xp.ndarray) for t in rai.tables + rai.grad_tables)
     metrics = rai.metrics()
@@ -653,7 +662,7 @@ def test_rai_steps_on_every_backend(xp, stacked):
     assert np.all(metrics["identity_gap"] > 0)
     previous = backend.use_module(np)
     try:
-        on_host, _ = relaxed_losses(stacked)
+        on_host, _ = relaxed_losses(textbook)
     finally:
         backend.use_module(previous)
     np.testing.assert_allclose(on_device, on_host, rtol=1e-6, atol=1e-12)
@@ -686,16 +695,14 @@ def test_two_trainers_share_the_models_weights():
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
-def test_unpacked_model_runs_the_reference_path_and_stacked_true_says_why():
-    """Without packing no stack is formed under "auto"; stacked=True is then a clear error."""
+def test_only_a_packed_model_is_stacked():
+    """The fast path stacks blocks whose weights lie side by side: a packed model's, not an unpacked one's."""
     d = minirai.data.moons(n_samples=20, n_test=5)
     model = minirai.mlp([2] + [8] * 5 + [1], "sigmoid", "sigmoid", packed=False)
-    assert RAI(model, d.X_train, d.y_train, minirai.BCE()).stacks == []
-    with pytest.raises(ValueError, match="packed"):
-        RAI(model, d.X_train, d.y_train, minirai.BCE(), stacked=True)
+    assert FastRAI(RAI(model, d.X_train, d.y_train, minirai.BCE())).groups == []
     packed = minirai.mlp([2] + [8] * 5 + [1], "sigmoid", "sigmoid")
-    stacks = RAI(packed, d.X_train, d.y_train, minirai.BCE()).stacks
-    assert [(g.first, g.count) for g in stacks] == [(1, 4)]
+    groups = FastRAI(RAI(packed, d.X_train, d.y_train, minirai.BCE())).groups
+    assert [(g.first, g.count) for g in groups] == [(1, 4)]
 
 
 def test_hidden_loss_without_target_gradient_is_refused():
@@ -727,20 +734,12 @@ def test_numpy_numbers_are_accepted_for_lam_and_reinit_period_and_bad_schedules_
 
 
 def test_stacked_and_per_block_paths_agree_in_float32():
-    """float32, a 12-block sigmoid chain, 3 steps: losses, gradients and parameters agree to 1e-5.
-
-    (Over many steps Rprop turns last-bit differences of gradients that are zero in exact
-    arithmetic into full steps of opposite sign, so paths are compared over a few steps.)
-    """
+    """float32, a 12-block sigmoid chain, 3 steps: losses, gradients and parameters agree bit for bit."""
     d = minirai.data.moons(n_samples=41, n_test=5)
 
-    def make(stacked):
+    def make():
         model = minirai.mlp([2] + [32] * 12 + [1], "sigmoid", "sigmoid", seed=4)
-        return RAI(model, d.X_train, d.y_train, minirai.BCE(), stacked=stacked)
+        return RAI(model, d.X_train, d.y_train, minirai.BCE())
     (a, la), (b, lb) = run_both_paths(make, steps=3, lr=0.01)
-    np.testing.assert_allclose(la, lb, rtol=1e-5)
-    for (name, pa, ga), (_, pb, gb) in zip(a.named_parameters(), b.named_parameters()):
-        assert pa.dtype == np.float32
-        np.testing.assert_allclose(pa, pb, rtol=1e-5, atol=1e-7, err_msg=name)
-        scale = float(np.abs(gb).max()) or 1.0
-        np.testing.assert_allclose(ga, gb, rtol=1e-5, atol=1e-5 * scale, err_msg=name)
+    assert la == lb and a.tables[0].dtype == np.float32
+    assert_same_trainers(a, b)

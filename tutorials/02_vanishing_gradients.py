@@ -31,8 +31,8 @@ from matplotlib.figure import Figure
 
 import minirai
 from minirai import backend, data, plot, train
+from minirai.fast.denormals import flushing_denormals
 from minirai.inspect import GradientRecorder
-from minirai.network import flush_threshold
 
 QUICK = os.environ.get("MINIRAI_TUTORIAL_QUICK") == "1"
 OUT = os.environ.get("MINIRAI_TUTORIAL_OUT", "tutorial-out")
@@ -161,7 +161,7 @@ plot.save(plot.gradient_heatmap({"BP": recorder}, title="BP: weight-gradient nor
 # gradient arriving at the top shrinks too; the whole profile slides down and more layers
 # hit exactly zero (compare the two columns above).
 #
-# ## 4. Why exact zeros: float32's range, and the engine's flush
+# ## 4. Why exact zeros: float32's range, and flush-to-zero in training steps
 #
 # float32 has 8 exponent bits. Its smallest *normal* number is about 1.2e-38; below that,
 # *subnormal* numbers trade precision for range down to about 1.4e-45, and anything smaller
@@ -175,18 +175,16 @@ print(f"float64: smallest normal {np.finfo(np.float64).tiny:.3g}")
 
 # %% [markdown]
 # Subnormal numbers are also *slow*: CPUs take a microcode assist on them (~50x slower per
-# operation). So minirai's `Sequential.backward` flushes gradient entries below
-# `2^-100 ≈ 7.9e-31` to zero before they enter a layer with parameters
-# (`model.flush_subnormals`, on by default; see `docs/design.md`). That changes only numbers no optimizer could use except by
-# their sign. Inside `fit` and `RAI.fit` the CPU's own flush-to-zero switch is on as well
-# (`minirai/denormals.py`): it also zeroes a product of two small factors, such as a saturated
-# sigmoid's activation of 1e-20 times a gradient of 1e-25. Setting
-# `model.flush_subnormals = False` turns both off: strict IEEE float32, where only true
-# underflow makes zeros. (The backward passes below run outside `fit`, so only the engine's
-# flush applies to them.)
+# operation). So while `fit` and `RAI.fit` compute a step, they switch on the CPU's
+# flush-to-zero mode (FTZ and DAZ): a subnormal result is written as 0 and a subnormal input
+# is read as 0, as `torch.set_flush_denormal(True)` does, and as JAX and TensorFlow do by
+# default on the CPU. Only numbers below 1.2e-38 change. Everywhere else, including every
+# backward you run yourself (as below), arithmetic is strict IEEE; `minirai.strict_ieee()`
+# keeps it strict inside training too (see `docs/design.md`).
 #
 # To separate the three effects, we take the trained weights and run one more backward pass
-# three ways: float32 with the flush, strict float32, and float64 (same weights, copied).
+# three ways: strict float32 (what `model.backward` does here), float32 with flush-to-zero
+# (what a training step does), and float64 (same weights, copied).
 
 # %%
 def one_backward(net):
@@ -205,22 +203,20 @@ model64 = minirai.mlp(SIZES, "sigmoid", "sigmoid", seed=SEED, dtype=np.float64)
 for (p64, _), (p32, _) in zip(model64.parameters(), model.parameters()):
     p64[...] = p32                                   # the trained float32 weights, in float64
 
-print(f"flush threshold (float32): {flush_threshold(np.float32):.3g}")
-print(f"{'':<26} {'zero layers':>11} {'smallest nonzero |dW|':>22} {'zero entries':>14}")
-for name, net, flush in [("float32, flush (default)", model, True), ("float32, strict IEEE", model, False),
-                         ("float64", model64, True)]:
-    net.flush_subnormals = flush
-    norms, zeros, total = one_backward(net)
+print(f"{'':<30} {'zero layers':>11} {'smallest nonzero |dW|':>22} {'zero entries':>14}")
+for name, net, flush in [("float32, strict IEEE", model, False), ("float32, flush-to-zero (fit)", model, True),
+                         ("float64", model64, False)]:
+    with flushing_denormals(flush):
+        norms, zeros, total = one_backward(net)
     smallest = norms[norms > 0].min()
-    print(f"{name:<26} {int((norms == 0).sum()):>11} {smallest:>22.3g} {zeros:>8} / {total}")
-model.flush_subnormals = True
+    print(f"{name:<30} {int((norms == 0).sum()):>11} {smallest:>22.3g} {zeros:>8} / {total}")
 
 # %% [markdown]
-# * With the flush, every Linear layer whose incoming gradient `dL/dz` lies entirely below
-#   7.9e-31 gets exactly zero weight gradient.
-# * In strict float32 some of those layers keep a few nonzero subnormal entries, but many
-#   entries (and, once training has pushed the profile low enough, whole layers) underflow
-#   to exactly 0.
+# * In strict float32 the gradient keeps shrinking through the subnormal range (down to
+#   1.4e-45) before whole layers underflow to exactly 0.
+# * With flush-to-zero, a gradient stops at float32's smallest normal number (1.2e-38): a few
+#   more layers get exactly zero weight gradients. (Where the flush is not available, on a
+#   processor other than x86-64, the two rows are the same.)
 # * In float64 nothing is zero, but the gradients near the input are astronomically small:
 #   the dtype only decides *where* "tiny" becomes "zero". The vanishing itself is the
 #   product of the per-layer factors of section 2.
@@ -240,8 +236,9 @@ print(f"after the BP run, {zeros32} of {total} weight-gradient entries ({zeros32
 #
 # * Each [Sigmoid, Linear] step of the backward pass multiplies the gradient by about
 #   `rms(σ')/√3 ≈ 1/7` here; the profile is a straight line on a log scale.
-# * After 40 layers that is ~1e-34: below float32's normal range. minirai flushes such
-#   gradients to exactly 0 (strict float32 underflows a little further down).
+# * After 40 layers that is ~1e-34: near the bottom of float32's normal range, and a few
+#   layers further down it is exactly 0 (sooner inside a training step, which flushes
+#   subnormal numbers to 0).
 # * BP then settles at the constant prediction, loss `ln 2`.
 #
 # Chapter 3 trains the same network with Relaxed Activation Identity, where no gradient has

@@ -13,13 +13,15 @@ as 0). With both on, subnormal numbers never occur and nothing slows down. Every
 below 1.2e-38, far below anything an update can use. PyTorch offers the same switch
 (``torch.set_flush_denormal(True)``); TensorFlow and JAX turn it on by default on the CPU.
 
-:func:`flushing_denormals` turns both on for the calling thread inside ``fit`` and
-``RAI.fit`` (only while training, so the rest of the process keeps strict IEEE arithmetic),
-and :attr:`minirai.network.Sequential.flush_subnormals` = False turns it off together with
-the engine's own flush. Python cannot write MXCSR, so this module asks LLVM (through
-llvmlite, which comes with Numba) for the two tiny functions that read and write it. On
-another processor, or without llvmlite, the switch does nothing; the engine's own flush of
-tiny gradients (``Sequential.backward``) still keeps the worst cases away.
+:func:`flushing_denormals` turns both on for the calling thread while ``fit`` and ``RAI.fit``
+compute a step, on the fast and the textbook path alike (see ``minirai.train.TrainingLoop``);
+records, callbacks and everything outside training keep strict IEEE arithmetic, and
+``minirai.strict_ieee()`` (or ``MINIRAI_STRICT_IEEE=1``) keeps it inside training too. Python
+cannot write MXCSR, so this module asks LLVM (through llvmlite, a dependency of Numba, declared
+by minirai with the versions that work) for the two tiny functions that read and write it.
+LLVM 15 and later (llvmlite >= 0.44) take the IR below with opaque pointers (``ptr``); older
+ones get the same functions with typed pointers (``i8*``). On another processor the switch does
+nothing, and :func:`unavailable_reason` says why.
 """
 from __future__ import annotations
 
@@ -51,6 +53,12 @@ define void @write_mxcsr(i32 %value) {
 }
 """
 
+# The same, for LLVM before 15 (typed pointers).
+_MXCSR_IR_TYPED = _MXCSR_IR.replace("(ptr)", "(i8*)").replace("ptr %slot", "i8* %slot_bytes") \
+    .replace("%slot = alloca i32\n", "%slot = alloca i32\n  %slot_bytes = bitcast i32* %slot to i8*\n") \
+    .replace("load i32, i8* %slot_bytes", "load i32, i32* %slot").replace("store i32 %value, i8* %slot_bytes",
+                                                                        "store i32 %value, i32* %slot")
+
 _access: tuple[Callable[[], int], Callable[[int], None]] | None = None
 _unavailable_reason: str | None = None
 _keep_alive: list = []     # the compiled code must outlive the function pointers
@@ -67,7 +75,10 @@ def mxcsr_access() -> tuple[Callable[[], int], Callable[[int], None]] | None:
             import llvmlite.binding as llvm  # noqa: PLC0415 - only when first needed
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
-            module = llvm.parse_assembly(_MXCSR_IR)
+            try:
+                module = llvm.parse_assembly(_MXCSR_IR)
+            except RuntimeError:          # an LLVM before opaque pointers
+                module = llvm.parse_assembly(_MXCSR_IR_TYPED)
             machine = llvm.Target.from_default_triple().create_target_machine()
             engine = llvm.create_mcjit_compiler(module, machine)
             engine.finalize_object()
@@ -84,6 +95,12 @@ def mxcsr_access() -> tuple[Callable[[], int], Callable[[int], None]] | None:
 def available() -> bool:
     """True where :func:`flushing_denormals` really switches the CPU (x86-64 with llvmlite)."""
     return mxcsr_access() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is False (None when it is True)."""
+    mxcsr_access()
+    return _unavailable_reason
 
 
 @contextmanager

@@ -1,0 +1,118 @@
+r"""Fused CPU kernels: several elementwise operations as one loop, compiled by Numba.
+
+Why: NumPy runs one pass over the whole array per operation. Rprop's update is about ten
+operations, so a deep RAI step (2 million parameters and table entries) spent ~10 ms in
+ten passes. A compiled loop reads each value once and does all ten operations on it.
+
+The reference is the textbook code each kernel stands for: each optimizer's ``update``
+(:mod:`minirai.optim`) and ``Sigmoid.forward``/``backward`` (:mod:`minirai.layers`). Each
+kernel does the same arithmetic in the same order and in the same dtype (every scalar is
+passed already converted to the arrays' dtype, as NumPy converts a Python float), so it gives
+the same numbers bit for bit, signed zeros and NaN included; ``tests/test_fast_kernels.py``
+compares the bytes. One detail needs care: Numba's ``np.sign(-0.0)`` is -0.0 where NumPy's is
++0.0, so the Rprop kernel writes the sign out.
+
+Written for the compiler: each loop reads its inputs and writes its outputs once, and a
+kernel that works in place takes the array once (``sigmoid_finish(e)``, not ``(e, out)``
+with ``out is e``), so that LLVM can use vector instructions without checking for overlap.
+Kernels that would have to sum (a mean of squares) are left to NumPy: a compiled loop may
+not reorder a float sum, which makes it slower than NumPy's.
+
+Numba is a dependency of minirai, but if it cannot be imported everything still works, on
+NumPy. Kernels are compiled on first use (about a second) and cached on disk.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+_kernels: dict[str, Callable[..., None]] | None = None
+_unavailable_reason: str | None = None
+
+
+def available() -> bool:
+    """True where the kernels can be compiled (Numba imports)."""
+    return kernels() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`available` is False (None when it is True)."""
+    kernels()
+    return _unavailable_reason
+
+
+def kernels() -> dict[str, Callable[..., None]] | None:
+    """The compiled kernels by name (built on first call), or None without Numba."""
+    global _kernels, _unavailable_reason
+    if _kernels is None and _unavailable_reason is None:
+        try:
+            import numba  # noqa: PLC0415 - imported when first needed: it takes ~0.3 s
+        except Exception as error:   # not installed, or no wheel for this platform
+            _unavailable_reason = f"numba is not available ({error})"
+            return None
+        jit = numba.njit(cache=True, nogil=True, error_model="numpy")   # numpy: x / 0 is inf, no check
+        _kernels = {name: jit(function) for name, function in PYTHON_KERNELS.items()}
+    return _kernels
+
+
+def usable(*arrays: Any) -> bool:
+    """Whether the kernels can run on these arrays: NumPy, float32/float64, C-contiguous, one dtype."""
+    dtype = arrays[0].dtype
+    return dtype.char in "fd" and all(type(a) is np.ndarray and a.flags.c_contiguous and a.dtype == dtype
+                                      for a in arrays)
+
+
+def ready(*arrays: Any) -> bool:
+    """:func:`available` and :func:`usable`: the kernels are there and can run on these arrays."""
+    return usable(*arrays) and available()
+
+
+# -- the kernels, as plain Python (Numba compiles these same functions) ---------------------------
+def rprop_update(param: Any, grad: Any, prev_sign: Any, step: Any, eta_minus: Any, eta_plus: Any,
+                 step_min: Any, step_max: Any) -> None:
+    """``Rprop.update`` for flat arrays, one value at a time."""
+    one, zero = step.dtype.type(1), step.dtype.type(0)
+    for i in range(param.size):
+        g = grad[i]
+        direction = one if g > zero else (-one if g < zero else (zero if g == zero else g))  # np.sign
+        agreement = direction * prev_sign[i]
+        size = step[i]
+        if agreement > zero:
+            size = size * eta_plus                # same sign again: Δ·η+
+        elif agreement < zero:
+            size = size * eta_minus               # a flip: Δ·η- ...
+            direction = zero                      # ... no move, and remember 0
+        size = min(max(size, step_min), step_max)
+        step[i] = size
+        param[i] -= direction * size
+        prev_sign[i] = direction
+
+
+def adam_update(param: Any, grad: Any, m: Any, v: Any, beta1: Any, one_minus_beta1: Any, beta2: Any,
+                one_minus_beta2: Any, root_correction2: Any, eps: Any, step_size: Any) -> None:
+    """``Adam.update`` for flat arrays; ``root_correction2`` = √(1 - β2^t), ``step_size`` = lr/(1 - β1^t)."""
+    for i in range(param.size):
+        g = grad[i]
+        m[i] = beta1 * m[i] + one_minus_beta1 * g
+        v[i] = beta2 * v[i] + one_minus_beta2 * g * g
+        denominator = np.sqrt(v[i]) / root_correction2 + eps
+        param[i] -= step_size * m[i] / denominator
+
+
+def sigmoid_finish(e: Any) -> None:
+    """``e ← 1 / (1 + e)`` in place, with e = exp(-x): the rest of ``sigmoid(x)`` after the exp."""
+    one = e.dtype.type(1)
+    for i in range(e.size):
+        e[i] = one / (one + e[i])
+
+
+def sigmoid_backward(dy: Any, y: Any, dx: Any) -> None:
+    """``dx = dy · (y (1 - y))``, as ``Sigmoid.backward`` computes it."""
+    one = dx.dtype.type(1)
+    for i in range(dx.size):
+        dx[i] = dy[i] * (y[i] * (one - y[i]))
+
+
+PYTHON_KERNELS = {"rprop": rprop_update, "adam": adam_update, "sigmoid_finish": sigmoid_finish,
+                  "sigmoid_backward": sigmoid_backward}

@@ -1,0 +1,217 @@
+r"""The fast twin of ``RAI.forward``/``backward``: identical blocks run as one stack.
+
+Under RAI every block reads its own table, so blocks do not wait for each other. When
+G consecutive blocks have the same layers and shapes (the deep net's 99 hidden blocks
+``[Sigmoid, Linear(100, 100)]``), their weights, tables and outputs can be stacked along
+a new first axis and run as *one* forward and backward:
+
+    x  = Z[a-1 .. a+G-2]            (G, N, D)     each block's input table
+    o  = block(x)                   (G, N, D)     the fast chain's code, on stacks
+    h_s = mean((o_s - Z_s)²)        (G,)          MSE against the next table
+    dL/do = λ · (2 (o - Z) / (N D));  target part of dL/dZ = -dL/do
+
+Nothing is copied: after packing (:mod:`minirai.fast.packing`) the weights of the G blocks lie
+side by side in one flat array, so the stacked weight ``W (G, D, D)`` is a view, and its
+gradient view is each layer's ``grads["W"]``. Blocks outside a stack run on the fast chain
+(:mod:`minirai.fast.chain`). The arithmetic is the textbook's, operation for operation (the
+MSE's λ · (2/M) · (o - Z), the mean of squares over each block, the table gradient as
+"input part + target part"), so the results are the same bit for bit (``tests/test_fast_path.py``).
+
+What the stacked blocks leave behind differs from the textbook path: their per-layer
+attributes (``layer.x``, ``layer.grad_output``, ...) live on the stacked layers
+(``trainer.stacks[k].layers``), not on the model's layers. ``minirai.reference()`` runs the
+textbook path, where each block's layers hold their own.
+"""
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+from .. import backend
+from ..layers import Layer
+from ..losses import MSE, Loss
+from ..network import Sequential
+from .chain import Chain, buffer
+
+if TYPE_CHECKING:
+    from ..rai import RAI
+
+Array = Any
+
+
+def signature(block: Sequential) -> tuple:
+    """What must match for blocks to be stacked: layer types, settings and parameter shapes."""
+    return tuple((type(layer), layer.extra_repr(), tuple((k, tuple(p.shape)) for k, p in layer.params.items()))
+                 for layer in block.layers)
+
+
+def find_groups(blocks: list[Sequential], hidden_losses: list[Loss], min_size: int = 2) -> list[tuple[int, int]]:
+    """Runs ``(first, count)`` of consecutive stackable blocks.
+
+    A block can join a stack if it reads a table and feeds a hidden loss (so not the first or
+    the last block), its hidden loss is MSE, no layer has hooks, and its signature equals its
+    neighbour's.
+    """
+    def eligible(s: int) -> bool:
+        return (0 < s < len(blocks) - 1 and type(hidden_losses[s]) is MSE
+                and not any(layer.hooks for layer in blocks[s].layers))
+
+    groups, s = [], 1
+    while s < len(blocks):
+        if not eligible(s):
+            s += 1
+            continue
+        end = s + 1
+        while end < len(blocks) and eligible(end) and signature(blocks[end]) == signature(blocks[s]):
+            end += 1
+        if end - s >= min_size:
+            groups.append((s, end - s))
+        s = end
+    return groups
+
+
+def stacked_layer(template: Layer, params: dict[str, Array], grads: dict[str, Array]) -> Layer:
+    """A layer of ``template``'s class and settings whose parameters are stacks (views)."""
+    layer = copy.copy(template)
+    layer.params, layer.grads = params, grads
+    layer.x = layer.y = layer.grad_input = layer.grad_output = None
+    layer.hooks = []
+    return layer
+
+
+class StackedGroup:
+    """Blocks ``first .. first+count-1`` of an RAI trainer, run as one stack.
+
+    ``layers`` holds one stacked layer per position of the block; ``tables``/``grad_tables``
+    are views of the G+1 tables involved, shape (G+1, N, D): rows 0..G-1 are inputs, rows
+    1..G are the targets of the hidden losses.
+    """
+
+    def __init__(self, first: int, count: int, layers: list[Layer], tables: Array, grad_tables: Array) -> None:
+        self.first, self.count = first, count
+        self.layers = layers
+        self.chain = Chain(layers)
+        self.tables, self.grad_tables = tables, grad_tables
+        self.buffers: dict[str, Array] = {}
+        self.output: Array | None = None
+        self.hidden: Array | None = None               # (G,) hidden loss per cut
+        self.as_input: Array | None = None             # (G, N, D) dL/dZ for Z as an input
+        self.as_target: Array | None = None            # (G, N, D) λ ∂L_h/∂Z for Z as a target
+
+    def forward(self) -> Array:
+        """Run the stacked blocks on their tables; returns the (G,) hidden losses."""
+        xp = backend.array_module(self.tables)
+        self.output = self.chain.forward(self.tables[:-1])
+        diff = buffer(self.buffers, "diff", self.output.shape, self.output)
+        xp.subtract(self.output, self.tables[1:], out=diff)            # o - Z, as MSE computes it
+        square = buffer(self.buffers, "square", diff.shape, diff)
+        xp.multiply(diff, diff, out=square)
+        self.hidden = square.mean(axis=(1, 2))                         # = each block's (diff²).mean()
+        return self.hidden
+
+    def backward(self, lam: float) -> None:
+        """Gradients of λ Σ h_s: weights (into the layers' views), and both parts of dL/dZ."""
+        xp = backend.array_module(self.tables)
+        diff = self.buffers["diff"]
+        d_output = buffer(self.buffers, "d_output", diff.shape, diff)
+        xp.multiply(2.0 / diff[0].size, diff, out=d_output)           # MSE.backward: (2/M)(o - Z)
+        xp.multiply(lam, d_output, out=d_output)                       # λ · that
+        self.as_target = xp.negative(d_output, out=buffer(self.buffers, "as_target", diff.shape, diff))
+        self.as_input = self.chain.backward(d_output)
+
+
+class FastRAI:
+    """``forward``/``backward`` of an RAI trainer: stacks where blocks allow it, fast chains elsewhere."""
+
+    def __init__(self, trainer: "RAI") -> None:
+        self.trainer = trainer
+        self.groups = [g for g in (self._stack(first, count) for first, count in
+                                   find_groups(trainer.blocks, trainer.hidden_losses)) if g is not None]
+        in_group = {s: g for g in self.groups for s in range(g.first, g.first + g.count)}
+        self.units: list[int | StackedGroup] = []      # the order of work: a block, or a stack of them
+        for s in range(len(trainer.blocks)):
+            if s not in in_group:
+                self.units.append(s)
+            elif s == in_group[s].first:
+                self.units.append(in_group[s])
+        self.chains = {s: Chain(trainer.blocks[s].layers) for s in self.units if isinstance(s, int)}
+        self.stacked_layers = [layer for g in self.groups for block in trainer.blocks[g.first:g.first + g.count]
+                               for layer in block.layers]
+
+    def hooked(self) -> bool:
+        """True when a hook was added to a stacked block's layer since: then stack no more."""
+        return any(layer.hooks for layer in self.stacked_layers)
+
+    def _stack(self, first: int, count: int) -> StackedGroup | None:
+        """Blocks ``first .. first+count-1`` as one stack, or None if their arrays are not side by side."""
+        trainer = self.trainer
+        model_packed, tables = trainer.model.packed, trainer.packed_tables
+        if model_packed is None or tables is None:
+            return None
+        members = trainer.blocks[first:first + count]
+        layers = []
+        for j, template in enumerate(members[0].layers):
+            params, grads = {}, {}
+            for key, value in template.params.items():
+                arrays = [block.layers[j].params[key] for block in members]
+                # a bias (D,) becomes (G, 1, D) so it broadcasts over the N rows of each block
+                shape = (count,) + ((1,) + value.shape if value.ndim == 1 else value.shape)
+                stacked_params = model_packed.stack(arrays, model_packed.params)
+                if stacked_params is None:
+                    return None
+                params[key] = stacked_params.reshape(shape)
+                grads[key] = model_packed.stack(arrays, model_packed.grads).reshape(shape)
+            layers.append(stacked_layer(template, params, grads))
+        involved = trainer.tables[first - 1:first + count]
+        stacked_tables = tables.stack(involved, tables.params)
+        if stacked_tables is None:
+            return None
+        return StackedGroup(first, count, layers, stacked_tables, tables.stack(involved, tables.grads))
+
+    def forward(self) -> Array:
+        """``RAI.forward``: every block on its own input; returns the relaxed loss."""
+        t = self.trainer
+        lam = t.lam(t.steps)
+        for unit in self.units:
+            if isinstance(unit, StackedGroup):
+                hidden = unit.forward()
+                for k in range(unit.count):
+                    t.outputs[unit.first + k] = unit.output[k]
+                    t.hidden_values[unit.first + k] = hidden[k]
+            else:
+                t.outputs[unit] = self.chains[unit].forward(t.block_input(unit))
+                if unit < len(t.hidden_losses):
+                    t.hidden_values[unit] = t.hidden_losses[unit].forward(t.outputs[unit], t.tables[unit])
+        t.output_loss = t.loss.forward(t.outputs[-1], t.y)
+        t.relaxed_loss = t.output_loss + lam * sum(t.hidden_values)
+        return t.relaxed_loss
+
+    def backward(self) -> None:
+        """``RAI.backward``: every weight gradient and both parts of every table gradient."""
+        t = self.trainer
+        lam = t.lam(t.steps)
+        for unit in reversed(self.units):
+            if isinstance(unit, StackedGroup):
+                unit.backward(lam)
+                for k in range(unit.count):
+                    t.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
+                    t.grad_tables_as_target[unit.first + k] = unit.as_target[k]
+                continue
+            s = unit
+            if s == len(t.blocks) - 1:
+                d_output = t.loss.backward()
+            else:
+                hidden = t.hidden_losses[s]
+                d_output = lam * hidden.backward()
+                t.grad_tables_as_target[s] = lam * hidden.grad_target
+            d_input = self.chains[s].backward(d_output)
+            if s > 0:
+                t.grad_tables_as_input[s - 1] = d_input
+        xp = backend.array_module(t.X)
+        done = set()
+        for g in self.groups:       # tables between two blocks of one stack: one stacked addition
+            xp.add(g.as_input[1:], g.as_target[:-1], out=g.grad_tables[1:-1])
+            done.update(range(g.first, g.first + g.count - 1))
+        for k, grad in enumerate(t.grad_tables):
+            if k not in done:
+                xp.add(t.grad_tables_as_input[k], t.grad_tables_as_target[k], out=grad)
