@@ -44,10 +44,10 @@ import minirai
 from minirai import backend, data
 from minirai.inspect import GradientRecorder
 from minirai.losses import BCE
-from minirai.network import mlp, training_loop
+from minirai.network import mlp
 from minirai.optim import Rprop
 from minirai.rai import RAI
-from minirai.train import prepare_data
+from minirai.train import TrainingLoop, prepare_data
 
 LR = 0.1          # the proposal's Rprop learning rate
 SEED = 0
@@ -72,16 +72,18 @@ WORKLOADS = [
 
 # Rows of the table: (workload, label, minirai runner, torch runner); runners are named
 # "workload/method". Two rows share a measurement on one side so that they can be compared:
-# "bp/rai (torch FTZ)" set PyTorch's flush-denormal mode, as minirai's training loops set the CPU's;
-# "rai per-block" is minirai's reference (unstacked) RAI path against the same torch RAI.
+# "(torch FTZ)" rows set PyTorch's flush-denormal mode, as minirai's training steps set the CPU's;
+# "textbook" rows are minirai's textbook path (minirai.reference(): every layer's own methods,
+# block by block, array by array), against the same torch run with flush-to-zero.
 ROWS = [
     ("shallow", "bp", "shallow/bp", "shallow/bp"),
     ("shallow", "rai", "shallow/rai", "shallow/rai"),
     ("deep", "bp", "deep/bp", "deep/bp"),
     ("deep", "bp (torch FTZ)", "deep/bp", "deep/bp-ftz"),
+    ("deep", "bp textbook", "deep/bp-textbook", "deep/bp-ftz"),
     ("deep", "rai", "deep/rai", "deep/rai"),
     ("deep", "rai (torch FTZ)", "deep/rai", "deep/rai-ftz"),
-    ("deep", "rai per-block", "deep/rai-perblock", "deep/rai"),
+    ("deep", "rai textbook", "deep/rai-textbook", "deep/rai-ftz"),
     ("deep", "rai + grad records", "deep/rai-recorded", "deep/rai"),
     ("wide", "bp", "wide/bp", "wide/bp"),
     ("wide", "rai", "wide/rai", "wide/rai"),
@@ -115,48 +117,54 @@ def minirai_model(w: Workload, seed: int = SEED):
     return mlp(w.sizes, w.activation, "sigmoid", seed=seed)
 
 
-def minirai_bp(w: Workload, X: Any, y: Any, model=None) -> Runner:
-    """Chained backprop: the four lines of minirai.train.fit, with buffers reused."""
+def training_loop(textbook: bool) -> TrainingLoop:
+    """What fit and RAI.fit run their steps in (the fast path unless ``textbook``; flush-to-zero
+    during each step; BLAS threads), keeping the thread count that this benchmark set (--threads)."""
+    blas = [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    with minirai.reference(textbook):
+        return TrainingLoop(threads=min(blas) if blas else None)
+
+
+def minirai_bp(w: Workload, X: Any, y: Any, model=None, textbook: bool = False) -> Runner:
+    """Chained backprop: the four lines of minirai.train.fit, as fit runs them."""
     model = model or minirai_model(w)
     loss = BCE()
     X, y = prepare_data(model, loss, X, y)
     opt = Rprop(model.parameters(), lr=LR)
+    loop = training_loop(textbook)
+    chain = loop.chain(model)
 
     def step() -> Any:
-        pred = model.forward(X)
-        value = loss.forward(pred, y)
-        model.backward(loss.backward())
-        opt.step()
+        with loop.arithmetic():
+            pred = chain.forward(X)
+            value = loss.forward(pred, y)
+            chain.backward(loss.backward())
+            loop.step(opt)
         return value
 
-    return Runner(f"{w.name}/bp", step, backend.synchronize, lambda: loop_context(model))
+    return Runner(f"{w.name}/bp" + ("-textbook" if textbook else ""), step, backend.synchronize, lambda: loop)
 
 
-def loop_context(model: Any):
-    """What fit and RAI.fit run their steps inside (buffers, BLAS threads, flush-to-zero), keeping
-    the thread count that this benchmark set (--threads)."""
-    blas = [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
-    return training_loop(model, threads=min(blas) if blas else None)
-
-
-def minirai_rai(w: Workload, X: Any, y: Any, stacked: bool | str = "auto", model=None,
+def minirai_rai(w: Workload, X: Any, y: Any, textbook: bool = False, model=None,
                 record: bool = False) -> Runner:
-    """RAI with a table after every Linear: ``trainer.step(opt)``, as RAI.fit runs it.
+    """RAI with a table after every Linear: ``trainer.step(opt, loop=...)``, as RAI.fit runs it.
 
     ``record``: a GradientRecorder captures every step (to measure what recording costs)."""
     model = model or minirai_model(w)
-    trainer = RAI(model, X, y, BCE(), cuts="linear", stacked=stacked)
+    trainer = RAI(model, X, y, BCE(), cuts="linear")
     opt = Rprop(trainer.parameters(), lr=LR)
     recorder = GradientRecorder(every=1) if record else None
-    suffix = ("" if stacked else "-perblock") + ("-recorded" if record else "")
-    return Runner(f"{w.name}/rai{suffix}", lambda: trainer.step(opt, recorder), backend.synchronize,
-                  lambda: loop_context(model))
+    loop = training_loop(textbook)
+    suffix = ("-textbook" if textbook else "") + ("-recorded" if record else "")
+    return Runner(f"{w.name}/rai{suffix}", lambda: trainer.step(opt, recorder, loop=loop), backend.synchronize,
+                  lambda: loop)
 
 
 def minirai_runners(w: Workload, X: Any, y: Any) -> list[Runner]:
     runners = [minirai_bp(w, X, y), minirai_rai(w, X, y)]
     if w.name == "deep":
-        runners.append(minirai_rai(w, X, y, stacked=False))
+        runners.append(minirai_bp(w, X, y, textbook=True))
+        runners.append(minirai_rai(w, X, y, textbook=True))
         runners.append(minirai_rai(w, X, y, record=True))
     return runners
 
@@ -301,14 +309,14 @@ def check_against_torch(torch: Any, w: Workload, X: Any, y: Any, device: str) ->
     """
     X_t, y_t = torch_data(torch, X, y, device)
     lines = []
-    for method in ("bp", "rai", "rai-perblock") if w.name == "deep" else ("bp", "rai"):
+    for method in ("bp", "rai", "rai-textbook") if w.name == "deep" else ("bp", "rai"):
         model = minirai_model(w)
         reference = torch_model(torch, w, device)
         copy_weights(torch, model, reference)
         if method == "bp":
             ours, theirs = minirai_bp(w, X, y, model), torch_bp(torch, w, X_t, y_t, device, reference)
         else:
-            ours = minirai_rai(w, X, y, stacked="auto" if method == "rai" else False, model=model)
+            ours = minirai_rai(w, X, y, textbook=method == "rai-textbook", model=model)
             theirs = torch_rai(torch, w, X_t, y_t, device, reference)
         with ours.context():
             a = [backend.to_float(ours.step()) for _ in range(CHECK_STEPS)]
@@ -516,7 +524,8 @@ def measure_memory(workloads: list[Workload], datasets: dict[str, tuple[Any, Any
         X, y = datasets[w.name]
         builders = {f"{w.name}/bp": lambda: minirai_bp(w, X, y), f"{w.name}/rai": lambda: minirai_rai(w, X, y)}
         if w.name == "deep":
-            builders[f"{w.name}/rai-perblock"] = lambda: minirai_rai(w, X, y, stacked=False)
+            builders[f"{w.name}/bp-textbook"] = lambda: minirai_bp(w, X, y, textbook=True)
+            builders[f"{w.name}/rai-textbook"] = lambda: minirai_rai(w, X, y, textbook=True)
             builders[f"{w.name}/rai-recorded"] = lambda: minirai_rai(w, X, y, record=True)
         for name, build in builders.items():
             peaks[name] = peak_memory(build, steps)

@@ -45,3 +45,22 @@ def xp(request):
     backend.use_module(request.param)
     yield request.param
     backend.set_device("cpu")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly what did not run: per test module, how many tests were skipped and why.
+
+    A module that skips itself (no Numba, no MXCSR access, no PyTorch) would otherwise show only as
+    a few 's' among the dots; these lines name the feature that was missing."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    by_module: dict[tuple[str, str], int] = {}
+    for report in skipped:
+        module = report.nodeid.split("::")[0] or report.location[0]
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        key = (module, reason.removeprefix("Skipped: "))
+        by_module[key] = by_module.get(key, 0) + 1
+    terminalreporter.section("minirai: tests that did NOT run", sep="!", yellow=True, bold=True)
+    for (module, reason), count in sorted(by_module.items()):
+        terminalreporter.write_line(f"SKIPPED {count:>3} in {module}: {reason}", yellow=True, bold=True)

@@ -162,3 +162,51 @@ def test_process_plan_gives_rai_a_core_when_cores_are_fewer_than_runs():
     assert experiments.plan_processes(names, cores=1) == (1, [0, 0, 0])     # one core: one after another
     assert experiments.plan_processes(names, cores=2, jobs=2) == (2, [0, 0, 0])   # --jobs is obeyed
     assert experiments.plan_processes(["bp", "rai"], cores=2) == (2, [0, 0])
+
+
+# -- worker hygiene: what one run changes in its process, the next run does not inherit ---------------
+def process_state() -> tuple[int, int, list[int]]:
+    """(pid, the process's niceness, BLAS thread limits) as a task sees them when it starts."""
+    import os
+
+    import threadpoolctl
+    blas = [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+    return os.getpid(), os.getpriority(os.PRIO_PROCESS, os.getpid()), blas
+
+
+def lowered_task() -> tuple[int, int, list[int]]:
+    """A task like a reproduce run at lower priority: it reports its state at the start, then trains."""
+    import os
+    import threading
+
+    from minirai.train import TrainingLoop
+    state = process_state()
+    with TrainingLoop(threads=1):
+        thread_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    return state + (thread_nice,)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_isolated_runs_lower_only_their_own_thread():
+    import os
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    _, process_nice, _, thread_nice = experiments.isolated(lowered_task, nice=5)
+    assert process_nice == base and thread_nice == min(base + 5, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base
+    with pytest.raises(ZeroDivisionError):                 # an error in the task reaches the caller
+        experiments.isolated(lambda: 1 / 0, nice=5)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_reused_joblib_workers_do_not_inherit_niceness_or_thread_limits():
+    """Six lowered tasks on two reused workers: each starts at the workers' own niceness and BLAS limits."""
+    from joblib import Parallel, delayed
+    import os
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    first = Parallel(n_jobs=2)(delayed(process_state)() for _ in range(2))
+    seen = Parallel(n_jobs=2)(delayed(experiments.isolated)(lowered_task, nice=5) for _ in range(6))
+    pids = {pid for pid, *_ in seen}
+    assert len(pids) < 6                                   # workers were reused
+    assert all(process_nice == base for _, process_nice, _, _ in seen)
+    assert all(thread_nice == min(base + 5, 19) for *_, thread_nice in seen)
+    assert all(blas == first[0][2] for _, _, blas, _ in seen)

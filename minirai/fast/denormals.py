@@ -19,9 +19,10 @@ records, callbacks and everything outside training keep strict IEEE arithmetic, 
 ``minirai.strict_ieee()`` (or ``MINIRAI_STRICT_IEEE=1``) keeps it inside training too. Python
 cannot write MXCSR, so this module asks LLVM (through llvmlite, a dependency of Numba, declared
 by minirai with the versions that work) for the two tiny functions that read and write it.
-LLVM 15 and later (llvmlite >= 0.44) take the IR below with opaque pointers (``ptr``); older
-ones get the same functions with typed pointers (``i8*``). On another processor the switch does
-nothing, and :func:`unavailable_reason` says why.
+The IR is first given with typed pointers (``i8*``), which LLVM 14 (llvmlite 0.43, the oldest
+that Numba 0.60 uses) needs and later LLVMs still read (checked with llvmlite 0.43 and 0.50),
+then with opaque pointers (``ptr``) for an LLVM that reads only those. On another processor the
+switch does nothing, and :func:`unavailable_reason` says why.
 """
 from __future__ import annotations
 
@@ -53,11 +54,27 @@ define void @write_mxcsr(i32 %value) {
 }
 """
 
-# The same, for LLVM before 15 (typed pointers).
-_MXCSR_IR_TYPED = _MXCSR_IR.replace("(ptr)", "(i8*)").replace("ptr %slot", "i8* %slot_bytes") \
-    .replace("%slot = alloca i32\n", "%slot = alloca i32\n  %slot_bytes = bitcast i32* %slot to i8*\n") \
-    .replace("load i32, i8* %slot_bytes", "load i32, i32* %slot").replace("store i32 %value, i8* %slot_bytes",
-                                                                        "store i32 %value, i32* %slot")
+# The same with typed pointers, for LLVM 14 (llvmlite 0.43), which does not read "ptr".
+_MXCSR_IR_TYPED = r"""
+declare void @llvm.x86.sse.stmxcsr(i8*)
+declare void @llvm.x86.sse.ldmxcsr(i8*)
+
+define i32 @read_mxcsr() {
+  %slot = alloca i32
+  %bytes = bitcast i32* %slot to i8*
+  call void @llvm.x86.sse.stmxcsr(i8* %bytes)
+  %value = load i32, i32* %slot
+  ret i32 %value
+}
+
+define void @write_mxcsr(i32 %value) {
+  %slot = alloca i32
+  %bytes = bitcast i32* %slot to i8*
+  store i32 %value, i32* %slot
+  call void @llvm.x86.sse.ldmxcsr(i8* %bytes)
+  ret void
+}
+"""
 
 _access: tuple[Callable[[], int], Callable[[int], None]] | None = None
 _unavailable_reason: str | None = None
@@ -75,10 +92,10 @@ def mxcsr_access() -> tuple[Callable[[], int], Callable[[int], None]] | None:
             import llvmlite.binding as llvm  # noqa: PLC0415 - only when first needed
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
-            try:
-                module = llvm.parse_assembly(_MXCSR_IR)
-            except RuntimeError:          # an LLVM before opaque pointers
+            try:                          # typed pointers: LLVM 14 (llvmlite 0.43) and later accept them
                 module = llvm.parse_assembly(_MXCSR_IR_TYPED)
+            except RuntimeError:          # an LLVM that takes only opaque pointers
+                module = llvm.parse_assembly(_MXCSR_IR)
             machine = llvm.Target.from_default_triple().create_target_machine()
             engine = llvm.create_mcjit_compiler(module, machine)
             engine.finalize_object()

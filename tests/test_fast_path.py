@@ -1,0 +1,224 @@
+"""The fast path (minirai.fast) gives the textbook path's numbers, and one switch turns it off.
+
+* The proposal's deep runs (BP and RAI, Rprop lr 0.1, full batch) and a mini-batch Adam run of
+  the shallow net end with the same trained arrays on both paths, byte for byte, in float64
+  and float32.
+* With ``MINIRAI_REFERENCE=1`` every layer's own ``backward`` runs at every step.
+* The fast chain's short-cut below a vanished gradient leaves the attributes a textbook
+  backward leaves.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minirai
+from minirai import data, switches
+from minirai.fast.chain import Chain
+from minirai.layers import Activation, Linear, Sigmoid
+from minirai.losses import BCE
+from minirai.optim import Adam, Rprop
+from minirai.rai import RAI
+from minirai.train import fit
+
+DEEP = [2] + [100] * 100 + [1]
+SHALLOW = [2, 42, 100, 100, 42, 1]
+
+
+def same_bytes(a, b) -> bool:
+    return np.array_equal(np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def moons():
+    return data.moons()
+
+
+def deep_bp(moons, dtype):
+    model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3, dtype=dtype)
+    history = fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train.astype(dtype), moons.y_train,
+                  iters=20, record_every=20, progress=False)
+    return [p for p, _ in model.parameters()], history["train_loss"]
+
+
+def deep_rai(moons, dtype):
+    model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3, dtype=dtype)
+    trainer = RAI(model, moons.X_train.astype(dtype), moons.y_train, BCE())
+    history = trainer.fit(Rprop(trainer.parameters(), lr=0.1), 20, record_every=20, progress=False)
+    assert bool(trainer.stacks) == (not switches.reference_path())
+    return [p for p, _ in trainer.parameters()], history["relaxed_loss"]
+
+
+def shallow_adam_minibatch(moons, dtype):
+    model = minirai.mlp(SHALLOW, "relu", "sigmoid", seed=1, dtype=dtype)
+    history = fit(model, BCE(), Adam(model.parameters(), lr=1e-2), moons.X_train.astype(dtype), moons.y_train,
+                  iters=30, batch_size=16, seed=5, record_every=10, progress=False)
+    return [p for p, _ in model.parameters()], history["loss"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("run", [deep_bp, deep_rai, shallow_adam_minibatch])
+def test_fast_and_textbook_paths_train_the_same_arrays_bit_for_bit(moons, run, dtype):
+    fast_arrays, fast_losses = run(moons, dtype)
+    with minirai.reference():
+        textbook_arrays, textbook_losses = run(moons, dtype)
+    assert len(fast_arrays) == len(textbook_arrays)
+    for k, (a, b) in enumerate(zip(fast_arrays, textbook_arrays)):
+        assert a.dtype == dtype and same_bytes(a, b), f"array {k} differs"
+    np.testing.assert_array_equal(fast_losses, textbook_losses)
+    assert fast_losses[0] != fast_losses[-1]        # training moved: the comparison says something
+
+
+def counting(monkeypatch, cls, counts, name):
+    original = cls.backward
+
+    def backward(self, dy):
+        counts[name] += 1
+        return original(self, dy)
+    monkeypatch.setattr(cls, "backward", backward)
+
+
+@pytest.mark.parametrize("method", ["bp", "rai"])
+def test_reference_switch_runs_every_layers_own_backward_at_every_step(moons, monkeypatch, method):
+    """MINIRAI_REFERENCE=1: Linear.backward and Sigmoid.backward run for all 101 of each, every step."""
+    monkeypatch.setenv("MINIRAI_REFERENCE", "1")
+    counts = {"linear": 0, "sigmoid": 0}
+    counting(monkeypatch, Linear, counts, "linear")
+    counting(monkeypatch, Sigmoid, counts, "sigmoid")
+    per_step = []
+
+    def callback(step, _):
+        per_step.append(dict(counts))
+        counts.update(linear=0, sigmoid=0)
+
+    model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
+    if method == "bp":
+        fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train, moons.y_train, iters=4,
+            record_every=100, progress=False, callback=callback)
+    else:
+        trainer = RAI(model, moons.X_train, moons.y_train, BCE())
+        trainer.fit(Rprop(trainer.parameters(), lr=0.1), 4, record_every=100, progress=False, callback=callback)
+    assert per_step == [{"linear": 101, "sigmoid": 101}] * 4
+
+
+def test_the_fast_path_skips_layer_methods_and_the_switch_brings_them_back(moons, monkeypatch):
+    """By default fit does not call Linear.backward (the fast chain does its work); under reference() it does."""
+    calls = {"linear": 0}
+    counting(monkeypatch, Linear, calls, "linear")
+    model = minirai.mlp([2, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train, moons.y_train, iters=2, progress=False)
+    assert calls["linear"] == 0
+    with minirai.reference():
+        fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train, moons.y_train, iters=2,
+            progress=False)
+    assert calls["linear"] == 2 * 3
+
+
+def test_reference_switch_from_the_environment_and_the_context(monkeypatch):
+    monkeypatch.delenv("MINIRAI_REFERENCE", raising=False)
+    assert not switches.reference_path()
+    with minirai.reference():
+        assert switches.reference_path()
+        with minirai.reference(False):
+            assert not switches.reference_path()
+        assert switches.reference_path()
+    monkeypatch.setenv("MINIRAI_REFERENCE", "1")
+    assert switches.reference_path()
+    monkeypatch.setenv("MINIRAI_REFERENCE", "yes please")
+    with pytest.raises(ValueError, match="MINIRAI_REFERENCE must be 0 or 1"):
+        switches.reference_path()
+
+
+# -- a learner's own layer or optimizer rule runs as written on the fast path ------------------------------
+class Square(Activation):
+    """y = x²; backward dx = dy · 2x (a layer the fast path has no twin for)."""
+
+    def forward(self, x):
+        self.x = x
+        self.y = x * x
+        return self.y
+
+    def derivative(self):
+        return 2 * self.x
+
+
+class SignSGD(minirai.SGD):
+    """p ← p - lr · sign(g): a learner's rule (a subclass: the fast path must call its own step)."""
+
+    def update(self, param, grad, state):
+        param -= self.lr * np.sign(grad)
+
+
+def test_own_layers_and_optimizer_subclasses_run_their_own_methods_on_the_fast_path(moons, monkeypatch):
+    def train():
+        model = minirai.Sequential(Linear(2, 6, rng=0, dtype=np.float64), Square(),
+                                   Linear(6, 1, rng=1, dtype=np.float64), Sigmoid())
+        model.pack()
+        fit(model, BCE(), SignSGD(model.parameters(), lr=0.01), moons.X_train.astype(np.float64), moons.y_train,
+            iters=5, progress=False)
+        return [p for p, _ in model.parameters()]
+
+    calls = {"square": 0}
+    counting(monkeypatch, Square, calls, "square")
+    fast = train()
+    assert calls["square"] == 5
+    with minirai.reference():
+        textbook = train()
+    assert all(same_bytes(a, b) for a, b in zip(fast, textbook))
+
+
+# -- the short-cut below a vanished gradient -----------------------------------------------------------------
+def deep_sigmoid_chain():
+    """A 60-layer float32 sigmoid chain whose backward gradient vanishes to exact 0 (strict IEEE)."""
+    model = minirai.mlp([2] + [30] * 60 + [1], "sigmoid", "sigmoid", seed=4)
+    X = np.random.default_rng(0).standard_normal((16, 2)).astype(np.float32)
+    y = (X[:, :1] > 0).astype(np.float32)
+    return model, X, y
+
+
+def backward_once(model, X, y, runner):
+    loss = BCE()
+    loss.forward(runner.forward(X), y)
+    runner.backward(loss.backward())
+
+
+def test_vanished_gradients_skip_the_arithmetic_and_read_the_same(monkeypatch):
+    """Below the first exactly-zero gradient, the fast chain writes zeros without the matmuls; every
+    attribute then equals the textbook backward's, and hooks still run with the zeros."""
+    reference, X, y = deep_sigmoid_chain()
+    seen_reference = []
+    reference.layers[0].register_hook(lambda layer, event, i, o: seen_reference.append((event, o.copy())))
+    backward_once(reference, X, y, reference)
+    model, _, _ = deep_sigmoid_chain()
+    seen = []
+    model.layers[0].register_hook(lambda layer, event, i, o: seen.append((event, o.copy())))
+    calls = {"matmul": 0}
+    from minirai.fast import chain as fast_chain
+    original = fast_chain.linear_backward
+    monkeypatch.setattr(fast_chain, "linear_backward",
+                        lambda *args: calls.__setitem__("matmul", calls["matmul"] + 1) or original(*args))
+    monkeypatch.setitem(fast_chain.FAST_LAYERS, Linear, (fast_chain.linear_forward, fast_chain.linear_backward,
+                                                          fast_chain.linear_backward_zero))
+    backward_once(model, X, y, Chain(model.layers))
+    vanished = [i for i, layer in enumerate(model.layers) if isinstance(layer, Linear) and not layer.grad_output.any()]
+    assert len(vanished) >= 5                                   # the chain really vanishes
+    assert calls["matmul"] == 61 - len(vanished)                # those layers' products never ran
+    for layer, ref in zip(model.layers, reference.layers):
+        for name in ("x", "y", "grad_output", "grad_input"):
+            np.testing.assert_array_equal(getattr(layer, name), getattr(ref, name), err_msg=name)
+        for key in layer.grads:
+            np.testing.assert_array_equal(layer.grads[key], ref.grads[key])
+    assert [event for event, _ in seen] == ["forward", "backward"]
+    np.testing.assert_array_equal(seen[1][1], seen_reference[1][1])
+    assert not seen[1][1].any()
+
+
+def test_zero_short_cut_overwrites_stale_gradients():
+    """A layer skipped now still shows 0, not the gradient of an earlier backward (buffers are reused)."""
+    model, _, _ = deep_sigmoid_chain()
+    chain, first = Chain(model.layers), model.layers[0]
+    for _ in range(2):
+        backward_once(model, np.ones((16, 2), np.float32), np.ones((16, 1), np.float32), chain)
+        assert not first.grads["W"].any() and not first.grad_input.any()
+        first.grads["W"].fill(7.0)
+        first.grad_input.fill(7.0)
