@@ -178,6 +178,12 @@ print(broken.table())
 #
 # Rprop (resilient backprop) uses only the *sign* of each gradient entry: every weight has its
 # own step size, grown by 1.2 while the gradient keeps its sign and halved when it flips.
+#
+# `fit` runs these four lines on minirai's *fast path* (`minirai/fast/`): twins of the same
+# methods that reuse arrays and compile the elementwise loops, and give the same numbers bit
+# for bit. To step through the methods you have just read, inside `fit`, switch it off:
+# `with minirai.reference(): train.fit(...)` (or run the script with `MINIRAI_REFERENCE=1`);
+# then a breakpoint in `Linear.backward` stops for every Linear layer at every step.
 
 # %%
 moons = data.moons()
