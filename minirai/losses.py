@@ -122,14 +122,15 @@ class BCE(Loss):
     log(1 - p) is computed as ``log1p(-p)``, exact for small p: in float32, 1 - 1e-10 rounds to
     1 and log(1) = 0, while log1p(-1e-10) = -1e-10 (as PyTorch's BCELoss computes it).
 
-    Backward: ``dL/dp = (p - t) / max(p (1 - p), 1e-12) / M``.
+    Backward: ``dL/dp = (p - t) / max(p (1 - p), ε) / M`` with PyTorch's ε: 1e-12 rounded to
+    float32 (9.99999996e-13), in float64 too, so both give the same gradient where p is tiny.
     The logarithms are clipped at -100 exactly as PyTorch's ``BCELoss`` does, so a saturated
     network (p exactly 0 or 1 in float32) reports a large finite loss (at most 100) instead of
     inf or NaN. For numerical stability prefer :class:`BCEWithLogits` on raw scores.
     """
     classification = True
     LOG_CLIP = -100.0
-    EPS = 1e-12
+    EPS = float(np.float32(1e-12))   # PyTorch's floor: 1e-12 as a C float (9.99999996e-13), in every dtype
 
     def check_target(self, pred_shape: tuple[int, ...], target: Array) -> None:
         super().check_target(pred_shape, target)
