@@ -104,7 +104,7 @@ class StackedGroup:
         self.output = self.chain.forward(self.tables[:-1])
         diff = buffer(self.buffers, "diff", self.output.shape, self.output)
         xp.subtract(self.output, self.tables[1:], out=diff)            # o - Z, as MSE computes it
-        square = buffer(self.buffers, "square", diff.shape, diff)
+        square = buffer(self.buffers, "work", diff.shape, diff)        # (its backward writes dL/do here)
         xp.multiply(diff, diff, out=square)
         self.hidden = square.mean(axis=(1, 2))                         # = each block's (diff²).mean()
         return self.hidden
@@ -113,7 +113,7 @@ class StackedGroup:
         """Gradients of λ Σ h_s: weights (into the layers' views), and both parts of dL/dZ."""
         xp = backend.array_module(self.tables)
         diff = self.buffers["diff"]
-        d_output = buffer(self.buffers, "d_output", diff.shape, diff)
+        d_output = buffer(self.buffers, "work", diff.shape, diff)      # (the forward's squares are done with)
         xp.multiply(2.0 / diff[0].size, diff, out=d_output)           # MSE.backward: (2/M)(o - Z)
         xp.multiply(lam, d_output, out=d_output)                       # λ · that
         self.as_target = xp.negative(d_output, out=buffer(self.buffers, "as_target", diff.shape, diff))
