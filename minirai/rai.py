@@ -24,7 +24,6 @@ network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -259,19 +258,20 @@ class RAI:
         """
         if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
             self.reinitialize_tables()
-        fast = loop is not None and loop.fast
-        if fast and (self._fast is None or self._fast.hooked()):
-            self._fast = FastRAI(self)
-        elif not fast:
+        loop = loop or TrainingLoop(fast=False, flush=False)
+        if not loop.fast:
             self._fast = None
-        with loop.arithmetic() if loop is not None else nullcontext():
-            value = backend.to_float(self._fast.forward() if fast else self.forward())
+        elif self._fast is None or self._fast.hooked():
+            self._fast = FastRAI(self)
+        objective = self._fast or self          # what runs forward and backward: the fast twin, or these methods
+        with loop.arithmetic():
+            value = backend.to_float(objective.forward())
             if not np.isfinite(value):
                 raise FloatingPointError(self.locate_nonfinite())
-            self._fast.backward() if fast else self.backward()
+            objective.backward()
             if recorder is not None and recorder.wants(self.steps + 1):
                 recorder.capture(self.steps + 1, self.model, self)
-            loop.step(optimizer) if loop is not None else optimizer.step()
+            loop.step(optimizer)
         self.steps += 1
         return value
 

@@ -144,11 +144,14 @@ class TrainingLoop:
       run outside it, in strict IEEE arithmetic.
     * for the whole loop, NumPy's BLAS uses one thread (``MINIRAI_THREADS`` overrides; see
       :func:`minirai.backend.blas_threads`).
+
+    ``fast`` and ``flush`` override the switches (``TrainingLoop(fast=False, flush=False)``: the
+    textbook path in strict IEEE arithmetic, what a step outside any training loop runs).
     """
 
-    def __init__(self, threads: int | None = None) -> None:
-        self.fast = not switches.reference_path()
-        self.flush = switches.flush_denormals()
+    def __init__(self, threads: int | None = None, *, fast: bool | None = None, flush: bool | None = None) -> None:
+        self.fast = not switches.reference_path() if fast is None else fast
+        self.flush = switches.flush_denormals() if flush is None else flush
         self.threads = threads
         self._stack = ExitStack()
 
