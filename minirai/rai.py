@@ -236,17 +236,21 @@ class RAI:
         """
         lam = self.lam(self.steps)
         for s in reversed(range(len(self.blocks))):
-            if s == len(self.blocks) - 1:
-                d_output = self.loss.backward()
-            else:
-                hidden = self.hidden_losses[s]
-                d_output = lam * hidden.backward()
-                self.grad_tables_as_target[s] = lam * hidden.grad_target
-            d_input = self.blocks[s].backward(d_output)
-            if s > 0:
-                self.grad_tables_as_input[s - 1] = d_input
+            self.backward_block(s, lam, self.blocks[s])
         for s, grad in enumerate(self.grad_tables):
             grad[...] = self.grad_tables_as_input[s] + self.grad_tables_as_target[s]
+
+    def backward_block(self, s: int, lam: float, block: Any) -> None:
+        """Block s's part of :meth:`backward`: dL/do_s through ``block`` (its layers), and its table parts."""
+        if s == len(self.blocks) - 1:
+            d_output = self.loss.backward()                          # dL_y/do_K
+        else:
+            hidden = self.hidden_losses[s]
+            d_output = lam * hidden.backward()                       # λ ∂h_s/∂o_s
+            self.grad_tables_as_target[s] = lam * hidden.grad_target  # λ ∂h_s/∂Z_{s+1}
+        d_input = block.backward(d_output)
+        if s > 0:
+            self.grad_tables_as_input[s - 1] = d_input               # dL/d(input of block s)
 
     # -- training ---------------------------------------------------------------------------------
     def step(self, optimizer: Optimizer, recorder: GradientRecorder | None = None, *,

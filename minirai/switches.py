@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import ContextManager, Iterator
 
-_reference: bool | None = None      # None: ask the environment
-_strict_ieee: bool | None = None
+#: a value set by the context managers below; None: ask the environment variable
+_overrides: dict[str, bool | None] = {"MINIRAI_REFERENCE": None, "MINIRAI_STRICT_IEEE": None}
 
 
 def _env_flag(name: str) -> bool:
@@ -36,33 +36,35 @@ def _env_flag(name: str) -> bool:
     raise ValueError(f"{name} must be 0 or 1, got {text!r}")
 
 
+def _flag(name: str) -> bool:
+    override = _overrides[name]
+    return _env_flag(name) if override is None else override
+
+
 def reference_path() -> bool:
     """True when training loops must run the textbook path (``reference()`` or ``MINIRAI_REFERENCE=1``)."""
-    return _env_flag("MINIRAI_REFERENCE") if _reference is None else _reference
+    return _flag("MINIRAI_REFERENCE")
 
 
 def flush_denormals() -> bool:
     """True unless ``strict_ieee()`` or ``MINIRAI_STRICT_IEEE=1``: training steps flush subnormals."""
-    return not (_env_flag("MINIRAI_STRICT_IEEE") if _strict_ieee is None else _strict_ieee)
+    return not _flag("MINIRAI_STRICT_IEEE")
 
 
 @contextmanager
-def reference(on: bool = True) -> Iterator[None]:
+def _override(name: str, on: bool) -> Iterator[None]:
+    saved, _overrides[name] = _overrides[name], bool(on)
+    try:
+        yield
+    finally:
+        _overrides[name] = saved
+
+
+def reference(on: bool = True) -> ContextManager[None]:
     """Inside the block, ``fit`` and ``RAI.fit`` run the textbook path (``on=False``: the fast path)."""
-    global _reference
-    saved, _reference = _reference, bool(on)
-    try:
-        yield
-    finally:
-        _reference = saved
+    return _override("MINIRAI_REFERENCE", on)
 
 
-@contextmanager
-def strict_ieee(on: bool = True) -> Iterator[None]:
+def strict_ieee(on: bool = True) -> ContextManager[None]:
     """Inside the block, training steps keep strict IEEE arithmetic (no flush-to-zero of subnormals)."""
-    global _strict_ieee
-    saved, _strict_ieee = _strict_ieee, bool(on)
-    try:
-        yield
-    finally:
-        _strict_ieee = saved
+    return _override("MINIRAI_STRICT_IEEE", on)

@@ -196,17 +196,8 @@ class FastRAI:
                 for k in range(unit.count):
                     t.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
                     t.grad_tables_as_target[unit.first + k] = unit.as_target[k]
-                continue
-            s = unit
-            if s == len(t.blocks) - 1:
-                d_output = t.loss.backward()
             else:
-                hidden = t.hidden_losses[s]
-                d_output = lam * hidden.backward()
-                t.grad_tables_as_target[s] = lam * hidden.grad_target
-            d_input = self.chains[s].backward(d_output)
-            if s > 0:
-                t.grad_tables_as_input[s - 1] = d_input
+                t.backward_block(unit, lam, self.chains[unit])     # the textbook code, on the fast chain
         xp = backend.array_module(t.X)
         done = set()
         for g in self.groups:       # tables between two blocks of one stack: one stacked addition
