@@ -80,7 +80,9 @@ class Layer:
 
         ``event`` is ``"forward"`` (inputs=x, outputs=y) or ``"backward"`` (inputs=dy,
         outputs=dx). Hooks run only when the layer is called through a Sequential or an RAI
-        trainer. Returns a function that removes the hook.
+        trainer (and in ``fit``/``RAI.fit``, on both paths). Returns a function that removes the
+        hook. On the fast path the arrays a hook receives are reused at the next step: copy
+        what you keep.
         """
         self.hooks.append(hook)
         return lambda: self.hooks.remove(hook) if hook in self.hooks else None

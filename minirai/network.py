@@ -105,10 +105,15 @@ class Sequential:
         return self
 
     def to(self, module: Any = None) -> "Sequential":
-        """Move every parameter to ``module`` (default: the active backend); packed stays packed."""
+        """Move every parameter to ``module`` (default: the active backend); packed stays packed.
+
+        Arrays already there stay the same arrays. Arrays that move are new arrays: an optimizer
+        made before the move still holds the old ones, so make it after.
+        """
+        before = [id(p) for p, _ in self.parameters()]
         for layer in self.layers:
             layer.to(module)
-        if self.packed is not None:
+        if self.packed is not None and [id(p) for p, _ in self.parameters()] != before:
             self.pack()
         return self
 

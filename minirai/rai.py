@@ -228,6 +228,8 @@ class RAI:
     def backward(self) -> None:
         """Fill every weight gradient and every table gradient (after :meth:`forward`).
 
+        Shapes: o_s and dL/do_s (N, D_s); table Z_{s+1} = tables[s] and its gradient (N, D_s).
+
         Block s gets dL/do_s = dL_y/do_K for the last block, λ ∂h_s/∂o_s for the others, and
         backpropagates it through its own layers only. Z_{s+1} = tables[s] gets two parts,
         both kept for inspection:
@@ -241,7 +243,12 @@ class RAI:
             grad[...] = self.grad_tables_as_input[s] + self.grad_tables_as_target[s]
 
     def backward_block(self, s: int, lam: float, block: Any) -> None:
-        """Block s's part of :meth:`backward`: dL/do_s through ``block`` (its layers), and its table parts."""
+        """Block s's part of :meth:`backward`: dL/do_s (N, D_s) through ``block`` and the parts of dL/dZ.
+
+        ``block`` runs the block's layers backward: ``self.blocks[s]`` (a Sequential), or its fast
+        twin on the fast path. The input gradient (N, D_{s-1}) is the "as input" part of table s-1;
+        λ ∂h_s/∂Z_{s+1} (N, D_s) the "as target" part of table s.
+        """
         if s == len(self.blocks) - 1:
             d_output = self.loss.backward()                          # dL_y/do_K
         else:
@@ -311,7 +318,7 @@ class RAI:
             "relaxed_loss": backend.to_float(self.relaxed_loss),
             "output_loss": backend.to_float(self.output_loss),
             "hidden_loss": hidden,
-            "identity_gap": self.identity_gaps(),    # before the chained pass below reuses buffers
+            "identity_gap": self.identity_gaps(),
             "lam": self.lam(self.steps),
         }
         chained = evaluate(self.model, self.loss, self.X, self.y)
@@ -348,6 +355,7 @@ class RAI:
                                 acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
                                 refresh=False)
 
+        self._fast = None            # built afresh at the first step: the blocks or hidden losses may have changed
         with TrainingLoop() as loop:
             self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
         if bar is not None:

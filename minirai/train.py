@@ -168,7 +168,7 @@ class TrainingLoop:
 
     def chain(self, model: Sequential) -> Any:
         """What runs ``forward``/``backward``: the fast chain, or the model itself (textbook)."""
-        return fast_chain.Chain(model.layers) if self.fast else model
+        return fast_chain.Chain(model.layers, model) if self.fast else model
 
     def step(self, optimizer: Optimizer) -> None:
         """``optimizer.step()``, on the fast path (:func:`minirai.fast.optim.step`) unless textbook."""

@@ -80,7 +80,12 @@ def test_both_forms_of_the_ir_read_the_same_register(ir):
     import ctypes
 
     import llvmlite.binding as llvm
-    module = llvm.parse_assembly(getattr(denormals, ir))
+    try:
+        module = llvm.parse_assembly(getattr(denormals, ir))
+    except RuntimeError as error:          # LLVM 14 (llvmlite 0.43) reads no opaque pointers
+        if ir == "_MXCSR_IR_TYPED":
+            raise
+        pytest.skip(f"this LLVM reads no opaque pointers: {error}")
     machine = llvm.Target.from_default_triple().create_target_machine()
     engine = llvm.create_mcjit_compiler(module, machine)
     engine.finalize_object()

@@ -222,3 +222,140 @@ def test_zero_short_cut_overwrites_stale_gradients():
         assert not first.grads["W"].any() and not first.grad_input.any()
         first.grads["W"].fill(7.0)
         first.grad_input.fill(7.0)
+
+
+# -- the cases a review found, and more small ones: fast == textbook, gradients and state included -----
+def everything(trainer_or_model, optimizer):
+    """Every parameter, gradient and optimizer-state array, for a byte comparison."""
+    pairs = trainer_or_model.parameters()
+    return [a for p, g in pairs for a in (p, g)] + [v for state in optimizer.state for v in state.values()]
+
+
+def both_paths(run):
+    fast = run()
+    with minirai.reference():
+        textbook = run()
+    assert len(fast) == len(textbook)
+    for k, (a, b) in enumerate(zip(fast, textbook)):
+        assert same_bytes(a, b), f"array {k} differs"
+
+
+SMALL = [2, 12, 12, 12, 12, 1]
+
+
+@pytest.mark.parametrize("case", ["tanh-stacks", "relu-stacks-sgd", "reinit", "geometric-lam", "activation-cuts"])
+def test_small_rai_runs_agree_with_gradients_and_state(moons, case):
+    def run():
+        activation = {"tanh-stacks": "tanh", "relu-stacks-sgd": "relu"}.get(case, "sigmoid")
+        model = minirai.mlp(SMALL, activation, "sigmoid", seed=2, dtype=np.float64)
+        options = {"reinit": dict(reinit_period=3), "geometric-lam": dict(lam=minirai.rai.geometric(0.1, 1.5, 2)),
+                   "activation-cuts": dict(cuts="activation")}.get(case, {})
+        trainer = RAI(model, moons.X_train.astype(np.float64), moons.y_train, BCE(), **options)
+        optimizer = (minirai.SGD(trainer.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
+                     if case == "relu-stacks-sgd" else Rprop(trainer.parameters(), lr=0.05))
+        trainer.fit(optimizer, 8, record_every=4, progress=False)
+        assert bool(trainer.stacks) == (not switches.reference_path())
+        return everything(trainer, optimizer)
+    both_paths(run)
+
+
+def test_sgd_in_chunks_agrees(moons, monkeypatch):
+    """SGD (no kernel) over a packed run larger than a chunk: the NumPy update in pieces."""
+    from minirai.fast import optim as fast_optim
+    monkeypatch.setattr(fast_optim, "CHUNK_SIZE", 64)
+
+    def run():
+        model = minirai.mlp([2, 30, 30, 1], "tanh", "sigmoid", seed=0)
+        optimizer = minirai.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
+        fit(model, BCE(), optimizer, moons.X_train, moons.y_train, iters=6, progress=False, batch_size=30)
+        return everything(model, optimizer)
+    both_paths(run)
+
+
+def test_a_second_fit_after_the_hidden_losses_changed(moons):
+    """The fast path is rebuilt at each fit: a hidden loss swapped between fits is used on both paths."""
+    class HalfMSE(minirai.MSE):
+        def _forward(self, pred, target):
+            return 0.5 * super()._forward(pred, target)
+
+        def _backward(self):
+            grad = 0.5 * super()._backward()
+            self.grad_target = -grad
+            return grad
+
+    def run():
+        model = minirai.mlp(SMALL, "sigmoid", "sigmoid", seed=1, dtype=np.float64)
+        trainer = RAI(model, moons.X_train.astype(np.float64), moons.y_train, BCE())
+        optimizer = Rprop(trainer.parameters(), lr=0.05)
+        trainer.fit(optimizer, 3, progress=False)
+        trainer.hidden_losses = [HalfMSE() for _ in trainer.cuts]
+        trainer.fit(optimizer, 3, progress=False)
+        return everything(trainer, optimizer)
+    both_paths(run)
+
+
+def test_a_float64_upstream_gradient_on_float32_activations(moons):
+    """A learner's loss may hand back float64: the sigmoid then promotes as the textbook does."""
+    class Float64MSE(minirai.MSE):
+        def _backward(self):
+            return 2 * self.diff.astype(np.float64) / self.diff.size
+
+    def run():
+        model = minirai.mlp([2, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+        optimizer = Rprop(model.parameters(), lr=0.05)
+        fit(model, Float64MSE(), optimizer, moons.X_train, moons.y_train.reshape(-1, 1).astype(np.float32),
+            iters=4, progress=False)
+        return everything(model, optimizer)
+    both_paths(run)
+
+
+def test_inf_activations_give_the_textbook_nan_not_zeros(moons):
+    """Weights of 1e30 make inf activations while BCE (clipped) stays finite; the saturated output
+    sigmoid passes back exact zeros, and x^T dy with x = inf must give the textbook's NaN, not 0."""
+    def model():
+        m = minirai.mlp([2, 4, 4, 1], "relu", "sigmoid", seed=0)
+        for layer in m.layers:
+            if "W" in layer.params:
+                layer.params["W"][...] = np.abs(layer.params["W"]) * 1e30
+                layer.params["b"][...] = 1e30
+        return m
+
+    results = []
+    for make_runner in (lambda m: m, lambda m: Chain(m.layers, m)):
+        m, loss = model(), BCE()
+        runner = make_runner(m)
+        with np.errstate(all="ignore"):
+            assert np.isfinite(loss.forward(runner.forward(moons.X_train), moons.y_train.reshape(-1, 1)))
+            runner.backward(loss.backward())
+        assert np.isinf(m.layers[4].x).any() and not m.layers[4].grad_output.any()
+        results.append([g.copy() for _, g in m.parameters()])
+    for textbook, fast in zip(*results):
+        assert same_bytes(np.isnan(textbook), np.isnan(fast))
+    assert np.isnan(results[0][4]).any()              # the last Linear's dW: the NaN that must not vanish
+
+
+def test_backward_in_eval_mode_is_refused_on_both_paths(moons):
+    """A callback that leaves the model in eval mode: the next step's backward is a clear error on both paths."""
+    for textbook in (False, True):
+        model = minirai.mlp([2, 8, 1], "sigmoid", "sigmoid", seed=0)
+        with minirai.reference(textbook), pytest.raises(RuntimeError, match="eval mode"):
+            fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train, moons.y_train, iters=3,
+                progress=False, callback=lambda step, m: m.eval())
+
+
+def test_an_own_optimizer_with_any_state_works_on_a_packed_model(moons):
+    """A learner's optimizer keeps its state as it made it (a (1,) array here) and runs its own step."""
+    class ScaledSGD(minirai.SGD):
+        def init_state(self, param):
+            return {"scale": np.ones(1, param.dtype)}
+
+        def update(self, param, grad, state):
+            param -= self.lr * state["scale"] * grad
+
+    def run():
+        model = minirai.mlp([2, 8, 8, 1], "tanh", "sigmoid", seed=0)
+        optimizer = ScaledSGD(model.parameters(), lr=0.1)
+        assert optimizer.runs == [] and optimizer.state[0]["scale"].shape == (1,)
+        fit(model, BCE(), optimizer, moons.X_train, moons.y_train, iters=3, progress=False)
+        return everything(model, optimizer)
+    both_paths(run)

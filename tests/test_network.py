@@ -162,3 +162,18 @@ def test_eval_mode_forward_keeps_no_cache_and_backward_then_says_why():
     model.train()
     model.forward(X[:3])
     assert all(layer.x is not None for layer in model.layers)
+
+
+def test_to_the_same_device_keeps_the_arrays_so_an_optimizer_still_trains():
+    """model.to() on the CPU moves nothing: a packed model keeps its arrays and its optimizer works."""
+    from minirai import backend
+    model = minirai.mlp([2, 8, 1], "tanh", "sigmoid", seed=0)
+    optimizer = minirai.SGD(model.parameters(), lr=0.1)
+    before = [p for p, _ in model.parameters()]
+    model.to(backend.xp())
+    assert all(a is b for a, (b, _) in zip(before, model.parameters()))
+    for _, g in model.parameters():
+        g[...] = 1.0
+    optimizer.step()
+    assert not np.array_equal(model.parameters()[0][0], minirai.mlp([2, 8, 1], "tanh", "sigmoid", seed=0)
+                              .parameters()[0][0])

@@ -227,9 +227,10 @@ for name, net, flush in [("float32, strict IEEE", model, False), ("float32, flus
 # all. That is why the zeros, not just the smallness, matter for the proposal's Rprop runs.
 
 # %%
-_, zeros32, total = one_backward(model)
-print(f"after the BP run, {zeros32} of {total} weight-gradient entries ({zeros32 / total:.0%}) are exactly 0: "
-      "Rprop leaves those weights where they are")
+with flushing_denormals():                           # as inside a training step
+    _, zeros32, total = one_backward(model)
+print(f"after the BP run, {zeros32} of {total} weight-gradient entries ({zeros32 / total:.0%}) are exactly 0 "
+      "in a training step: Rprop leaves those weights where they are")
 
 # %% [markdown]
 # ## What to take away

@@ -13,10 +13,12 @@ that cost no accuracy:
 * **gradients that vanished.** Once the gradient reaching a layer with parameters is exactly
   0 (in deep sigmoid BP, 60-90 of the 101 Linear layers, with the CPU's flush-to-zero on),
   every gradient below is exactly 0 too: each is a sum of products with entries of that
-  gradient. The layers below then get their zeros written without the arithmetic (for finite
-  weights and inputs; 0 · inf would be NaN, but a non-finite forward has already stopped
-  training by then). Only layers whose backward is a product with dy are short-cut: the
-  built-in ones. On a GPU the test for "all zero" would wait for the device, so it is skipped.
+  gradient. The layers below then get their zeros written without the arithmetic. That holds
+  only where the layer's input and weights are finite (0 · inf is NaN, and a network can carry
+  inf activations while its BCE loss stays finite), so each short-cut layer first checks that
+  their sums are finite (an overflowing sum of finite values only costs the real backward).
+  Only layers whose backward is a product with dy are short-cut: the built-in ones. On a GPU
+  the test for "all zero" would wait for the device, so it is skipped.
 
 The same functions run a *stack* of G identical layers at once (RAI's stacked path,
 :mod:`minirai.fast.stacking`): x (G, N, D_in), W (G, D_in, D_out), b (G, 1, D_out); ``@``
@@ -100,6 +102,8 @@ def sigmoid_forward(layer: Layer, x: Array, buffers: Buffers) -> Array:
 def sigmoid_backward(layer: Layer, dy: Array, buffers: Buffers) -> Array:
     xp = backend.array_module(dy)
     y = layer.y
+    if dy.dtype != y.dtype:                           # (a float64 dy on float32 activations: the
+        return layer.backward(dy)                     #  textbook's type promotion, as it does it)
     dx = buffer(buffers, "dx", dy.shape, dy)
     if kernels.ready(dy, y, dx):
         kernels.kernels()["sigmoid_backward"](dy.reshape(-1), y.reshape(-1), dx.reshape(-1))
@@ -139,10 +143,14 @@ OWN: tuple[Step, Step, Step | None] = (own_forward, own_backward, None)
 
 
 class Chain:
-    """``forward``/``backward`` of a list of layers (a Sequential's, or stacked ones), fast."""
+    """``forward``/``backward`` of a list of layers (a Sequential's, or stacked ones), fast.
 
-    def __init__(self, layers: list[Layer]) -> None:
+    ``model``: the Sequential the layers come from, if any; as its ``backward`` does, the chain
+    refuses a backward while that model is in eval mode."""
+
+    def __init__(self, layers: list[Layer], model: Any = None) -> None:
         self.layers = list(layers)
+        self.model = model
         self.steps = [FAST_LAYERS.get(type(layer), OWN) for layer in self.layers]
         self.buffers: list[Buffers] = [{} for _ in self.layers]
 
@@ -153,6 +161,8 @@ class Chain:
         return x
 
     def backward(self, dy: Array) -> Array:
+        if self.model is not None and not self.model.training:
+            self.model.backward(dy)                 # its clear error: no backward in eval mode
         vanished = False      # True once dy is exactly 0: then every gradient below is 0 too
         for i in range(len(self.layers) - 1, -1, -1):
             layer, (_, backward, backward_zero), buffers = self.layers[i], self.steps[i], self.buffers[i]
@@ -161,10 +171,24 @@ class Chain:
                 dy = backward_zero(layer, dy, buffers)
             else:
                 dy = backward(layer, dy, buffers)
-                # test before a layer with parameters (its matrix products are what the short-cut saves)
-                vanished = i > 0 and bool(self.layers[i - 1].params) and all_zero(dy)
+                # test before a layer with parameters (its matrix products are what the short-cut saves);
+                # below it, every layer's input and weights must be finite for the zeros to be exact
+                vanished = (i > 0 and bool(self.layers[i - 1].params) and all_zero(dy)
+                            and finite_inputs(self.layers[:i]))
             layer.run_hooks("backward", dy_in, dy)
         return dy
+
+
+def finite_inputs(layers: list[Layer]) -> bool:
+    """True if the inputs and parameters of the layers with parameters hold no inf or NaN.
+
+    Judged by their sums (a sum of finite values that overflows only costs the real backward).
+    Activations need no check: their derivatives are finite for any finite or infinite input,
+    and a NaN input is the NaN output of the layer before, which the next layer's input shows.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(bool(np.isfinite(a.sum())) for layer in layers if layer.params
+                   for a in (layer.x, *layer.params.values()))
 
 
 def all_zero(a: Array) -> bool:

@@ -36,7 +36,12 @@ CHUNK_SIZE = 65536
 
 
 def lay_out_state(optimizer: Optimizer) -> list[Run]:
-    """Find the optimizer's runs and move each run's state into flat arrays (state[i] become views)."""
+    """Find the optimizer's runs and move each run's state into flat arrays (state[i] become views).
+
+    Only for the built-in rules (:data:`FAST_UPDATES`): another optimizer class keeps its state
+    as it made it, and the fast path runs its own ``step``."""
+    if type(optimizer) not in FAST_UPDATES:
+        return []
     runs = []
     for members, params, grads in contiguous_runs(optimizer.pairs):
         if len(members) == 1:
