@@ -24,6 +24,7 @@ network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -74,9 +75,31 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
 
 
 # -- penalty schedules ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Constant:
+    """λ(step) = value."""
+    value: float
+
+    def __call__(self, step: int) -> float:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Geometric:
+    """λ(step) = start · factor^(step // every), capped at ``maximum`` (see :func:`geometric`)."""
+    start: float
+    factor: float
+    every: int = 1
+    maximum: float | None = None
+
+    def __call__(self, step: int) -> float:
+        value = self.start * self.factor ** (step // self.every)
+        return min(value, self.maximum) if self.maximum is not None else value
+
+
 def constant(value: float) -> Schedule:
     """λ(step) = value."""
-    return lambda step: float(value)
+    return Constant(float(value))
 
 
 def geometric(start: float, factor: float, every: int = 1, maximum: float | None = None) -> Schedule:
@@ -87,20 +110,19 @@ def geometric(start: float, factor: float, every: int = 1, maximum: float | None
     """
     if start <= 0 or factor <= 0 or every < 1:
         raise ValueError("geometric schedule needs start > 0, factor > 0 and every >= 1")
-
-    def schedule(step: int) -> float:
-        value = start * factor ** (step // every)
-        return min(value, maximum) if maximum is not None else value
-    return schedule
+    return Geometric(start, factor, every, maximum)
 
 
 def as_schedule(lam: float | Schedule) -> Schedule:
+    """A number becomes :class:`Constant`; a schedule is wrapped so that a bad λ is a clear error
+    (``.schedule`` keeps the one given)."""
     if callable(lam):
         def checked(step: int) -> float:
             value = float(lam(step))
             if not value >= 0 or not np.isfinite(value):
                 raise ValueError(f"the λ schedule gave {value} at step {step}; λ must be finite and >= 0")
             return value
+        checked.schedule = lam          # type: ignore[attr-defined]
         return checked
     if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, (int, float, np.integer, np.floating)) \
             or not lam >= 0 or not np.isfinite(lam):

@@ -1,0 +1,338 @@
+"""Save and load networks, RAI trainers, optimizer states and histories: ``minirai.save`` / ``minirai.load``.
+
+A checkpoint is one ``.npz`` file (NumPy's zip of arrays), read with ``allow_pickle=False``:
+nothing in it can run code. It holds the arrays (weights, tables, optimizer state, recorded
+values) and one more entry, ``__meta__``, the JSON text that says what the arrays are: the
+format name and version, the layers, the loss, the cuts, the optimizer's settings.
+
+    minirai.save(model, "net.npz")                        # a Sequential
+    minirai.save({"trainer": trainer, "optimizer": opt, "history": history}, "run.npz")
+    run = minirai.load("run.npz")                         # {"trainer": RAI, "optimizer": Rprop, ...}
+
+A dict saves several objects together; an optimizer in it is restored over the parameters of
+the model or trainer in the same dict that it was made for, so a run saved at step k and
+resumed (``run["trainer"].fit(run["optimizer"], ...)``) gives the numbers of an uninterrupted
+run, bit for bit on the CPU (for full-batch runs: a mini-batch ``fit`` draws its batches from
+its ``seed`` again). An optimizer saved alone is loaded with ``load(path, pairs=...)``.
+
+What can be saved: the built-in layers, losses and optimizers, λ as a number or a
+:func:`minirai.rai.constant` / :func:`minirai.rai.geometric` schedule (another schedule is
+code: it is refused). A file of another format version, a truncated file, a file with an
+object array in it, or one whose arrays do not fit what its metadata says is a ``ValueError``
+that says which. The file is written to a temporary name and renamed, so an interrupted save
+never leaves half a checkpoint behind the name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .layers import ACTIVATIONS, Layer, LeakyReLU, Linear
+from .losses import LOSSES, Loss
+from .network import Sequential
+from .optim import OPTIMIZERS, Optimizer
+from .train import History
+
+FORMAT = "minirai-checkpoint"
+VERSION = 1
+META = "__meta__"
+
+Arrays = dict[str, np.ndarray]
+
+
+# -- saving ------------------------------------------------------------------------------------
+def save(obj: Any, path: str | os.PathLike) -> Path:
+    """Write ``obj`` (a Sequential, an RAI trainer, an optimizer, a History, or a dict of them) to ``path``.
+
+    Everything is checked before anything is written: an object that cannot be saved is a
+    ``ValueError`` or ``TypeError`` and leaves no file. Returns the path written.
+    """
+    path = Path(path)
+    arrays: Arrays = {}
+    if isinstance(obj, dict):
+        for name in obj:
+            if not isinstance(name, str) or not name or "/" in name:
+                raise ValueError(f"save: the names of a dict of objects must be non-empty strings without '/', "
+                                 f"got {name!r}")
+        items = {name: _describe(value, arrays, f"{name}/", obj) for name, value in obj.items()}
+        meta: dict[str, Any] = {"kind": "bundle", "items": items}
+    else:
+        meta = _describe(obj, arrays, "", None)
+    meta.update(format=FORMAT, version=VERSION)
+    arrays[META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"save: the folder {str(folder)!r} does not exist")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _describe(obj: Any, arrays: Arrays, prefix: str, bundle: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON description of ``obj``; its arrays go into ``arrays`` under ``prefix``."""
+    from .rai import RAI   # noqa: PLC0415 - rai imports this module's neighbours
+    if isinstance(obj, Sequential):
+        return _describe_sequential(obj, arrays, prefix)
+    if isinstance(obj, RAI):
+        return _describe_rai(obj, arrays, prefix)
+    if isinstance(obj, Optimizer):
+        return _describe_optimizer(obj, arrays, prefix, bundle)
+    if isinstance(obj, History):
+        return _describe_history(obj, arrays, prefix)
+    raise TypeError(f"save: cannot save a {type(obj).__name__}; expected a Sequential, an RAI trainer, an "
+                    "optimizer, a History, or a dict of them")
+
+
+def _host(a: Any) -> np.ndarray:
+    return np.ascontiguousarray(backend.to_numpy(a))
+
+
+def _describe_sequential(model: Sequential, arrays: Arrays, prefix: str) -> dict[str, Any]:
+    layers = []
+    for i, layer in enumerate(model.layers):
+        kind = type(layer).__name__
+        if type(layer) is Linear:
+            layers.append({"type": "Linear", "in": layer.in_features, "out": layer.out_features, "init": layer.init})
+        elif type(layer) is LeakyReLU:
+            layers.append({"type": "LeakyReLU", "negative_slope": layer.negative_slope})
+        elif type(layer) in ACTIVATIONS.values():
+            layers.append({"type": kind})
+        else:
+            raise TypeError(f"save: layer {i} is a {kind}; only minirai's built-in layers can be saved "
+                            f"(Linear, {', '.join(sorted(c.__name__ for c in ACTIVATIONS.values()))})")
+        for key, value in layer.params.items():
+            arrays[f"{prefix}layer{i}.{key}"] = _host(value)
+    return {"kind": "sequential", "layers": layers, "dtype": str(model.dtype), "packed": model.packed is not None}
+
+
+def _loss_name(loss: Loss, what: str) -> str:
+    names = {cls: name for name, cls in LOSSES.items()}
+    if type(loss) not in names:
+        raise TypeError(f"save: the {what} is a {type(loss).__name__}; only minirai's built-in losses can be "
+                        f"saved ({', '.join(sorted(cls.__name__ for cls in names))})")
+    return names[type(loss)]
+
+
+def _describe_rai(trainer: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
+    from .rai import Constant, Geometric   # noqa: PLC0415
+    schedule = getattr(trainer.lam, "schedule", trainer.lam)
+    if isinstance(schedule, Constant):
+        lam = {"type": "constant", "value": schedule.value}
+    elif isinstance(schedule, Geometric):
+        lam = {"type": "geometric", "start": schedule.start, "factor": schedule.factor, "every": schedule.every,
+               "maximum": schedule.maximum}
+    else:
+        raise TypeError("save: this trainer's λ schedule is a function, which a checkpoint cannot hold; use a "
+                        "number, minirai.rai.constant or minirai.rai.geometric")
+    hidden = {_loss_name(h, "hidden loss") for h in trainer.hidden_losses} or {"mse"}
+    meta = {"kind": "rai", "model": _describe_sequential(trainer.model, arrays, f"{prefix}model."),
+            "loss": _loss_name(trainer.loss, "output loss"), "hidden_loss": hidden.pop(), "cuts": trainer.cuts,
+            "lam": lam, "reinit_period": trainer.reinit_period, "steps": trainer.steps,
+            "tables": len(trainer.tables)}
+    arrays[f"{prefix}X"], arrays[f"{prefix}y"] = _host(trainer.X), _host(trainer.y)
+    for k, table in enumerate(trainer.tables):
+        arrays[f"{prefix}table{k}"] = _host(table)
+    return meta
+
+
+HYPERPARAMETERS = {"SGD": ("lr", "momentum", "weight_decay"), "Adam": ("lr", "betas", "eps"),
+                   "Rprop": ("lr", "etas", "step_sizes")}
+
+
+def _describe_optimizer(optimizer: Optimizer, arrays: Arrays, prefix: str,
+                        bundle: dict[str, Any] | None) -> dict[str, Any]:
+    name = type(optimizer).__name__
+    if name not in HYPERPARAMETERS or type(optimizer) is not OPTIMIZERS[name.lower()]:
+        raise TypeError(f"save: the optimizer is a {name}; only SGD, Adam and Rprop can be saved")
+    over = None
+    for owner_name, owner in (bundle or {}).items():
+        if hasattr(owner, "parameters") and not isinstance(owner, Optimizer):
+            owned = owner.parameters()
+            if len(owned) == len(optimizer.pairs) and all(p is q for (p, _), (q, _) in zip(owned, optimizer.pairs)):
+                over = owner_name
+    if bundle is not None and over is None:
+        raise ValueError("save: the optimizer's parameters are not those of a model or trainer saved with it; "
+                         "put the model or trainer it was made on in the same dict")
+    for i, state in enumerate(optimizer.state):
+        for key, value in state.items():
+            arrays[f"{prefix}state{i}.{key}"] = _host(value)
+    return {"kind": "optimizer", "class": name, "steps": optimizer.steps, "pairs": len(optimizer.pairs),
+            "shapes": [list(p.shape) for p, _ in optimizer.pairs], "over": over,
+            "settings": {key: getattr(optimizer, key) for key in HYPERPARAMETERS[name]}}
+
+
+def _describe_history(history: History, arrays: Arrays, prefix: str) -> dict[str, Any]:
+    from .rai import RAIHistory   # noqa: PLC0415
+    names = list(history.values)
+    for k, name in enumerate(names):
+        arrays[f"{prefix}column{k}"] = history[name]
+    meta: dict[str, Any] = {"kind": "history", "columns": names}
+    if isinstance(history, RAIHistory):
+        meta.update(rai=True, n_cuts=history.n_cuts, per_cut=list(history.per_cut))
+        for k, name in enumerate(history.per_cut):
+            arrays[f"{prefix}per_cut{k}"] = history[name]
+    return meta
+
+
+# -- loading -----------------------------------------------------------------------------------
+def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None) -> Any:
+    """Read what :func:`save` wrote. ``pairs``: the (param, grad) pairs an optimizer saved alone is for.
+
+    Arrays come back on the active device (``minirai.backend``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"load: no checkpoint file at {str(path)!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a readable minirai checkpoint (not an .npz archive; truncated or damaged?)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names = set(npz.files)
+            if META not in names:
+                raise ValueError(f"{path}: not a minirai checkpoint (it has no {META} entry)")
+            meta = json.loads(bytes(npz[META]).decode())
+            arrays = {name: npz[name] for name in names if name != META}
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a readable minirai checkpoint (truncated or damaged?): {error}") from None
+    except ValueError as error:
+        if "Object arrays" in str(error) or "allow_pickle" in str(error):
+            raise ValueError(f"{path}: holds an object array, which minirai never writes and will not unpickle; "
+                             "refused") from None
+        raise ValueError(f"{path}: not a readable minirai checkpoint: {error}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a minirai checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"{path}: checkpoint format version {meta.get('version')!r}; this minirai reads version "
+                         f"{VERSION}")
+    try:
+        if meta["kind"] == "bundle":
+            loaded: dict[str, Any] = {}
+            items = meta["items"]
+            for name, item in items.items():   # optimizers last: they attach to a loaded model or trainer
+                if item["kind"] != "optimizer":
+                    loaded[name] = _restore(item, arrays, f"{name}/", None)
+            for name, item in items.items():
+                if item["kind"] == "optimizer":
+                    owner = loaded.get(item.get("over"))
+                    if owner is None:
+                        raise ValueError(f"the optimizer {name!r} belongs to {item.get('over')!r}, which is not in the file")
+                    loaded[name] = _restore(item, arrays, f"{name}/", owner.parameters())
+            return {name: loaded[name] for name in items}
+        return _restore(meta, arrays, "", pairs)
+    except (KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"{path}: the checkpoint's metadata is damaged ({type(error).__name__}: {error})") from None
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _array(arrays: Arrays, name: str, shape: tuple[int, ...] | None = None, floating: bool = True) -> np.ndarray:
+    if name not in arrays:
+        raise ValueError(f"the array {name!r} is missing")
+    a = arrays[name]
+    if a.dtype.kind == "O":
+        raise ValueError(f"the array {name!r} is an object array; refused")
+    if floating and a.dtype not in (np.float32, np.float64):
+        raise ValueError(f"the array {name!r} has dtype {a.dtype}; expected float32 or float64")
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        raise ValueError(f"the array {name!r} has shape {tuple(a.shape)}; its metadata says {tuple(shape)}")
+    return a
+
+
+def _restore(meta: dict[str, Any], arrays: Arrays, prefix: str, pairs: Any) -> Any:
+    kind = meta["kind"]
+    if kind == "sequential":
+        return _restore_sequential(meta, arrays, prefix)
+    if kind == "rai":
+        return _restore_rai(meta, arrays, prefix)
+    if kind == "optimizer":
+        return _restore_optimizer(meta, arrays, prefix, pairs)
+    if kind == "history":
+        return _restore_history(meta, arrays, prefix)
+    raise ValueError(f"unknown object kind {kind!r}")
+
+
+def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Sequential:
+    dtype = backend.resolve_dtype(meta["dtype"])
+    layers: list[Layer] = []
+    for i, spec in enumerate(meta["layers"]):
+        kind = spec["type"]
+        if kind == "Linear":
+            layer: Layer = Linear(spec["in"], spec["out"], init=spec["init"], rng=0, dtype=dtype)
+            for key, value in layer.params.items():
+                saved = _array(arrays, f"{prefix}layer{i}.{key}", value.shape)
+                if saved.dtype != dtype:
+                    raise ValueError(f"the array {prefix}layer{i}.{key} has dtype {saved.dtype}; the model's is {dtype}")
+                value[...] = backend.to_device(saved)
+        elif kind == "LeakyReLU":
+            layer = LeakyReLU(spec["negative_slope"])
+        elif kind in {cls.__name__ for cls in ACTIVATIONS.values()}:
+            layer = next(cls for cls in ACTIVATIONS.values() if cls.__name__ == kind)()
+        else:
+            raise ValueError(f"layer {i} has an unknown type {kind!r}")
+        layers.append(layer)
+    model = Sequential(layers)
+    if meta["packed"]:
+        model.pack()
+    return model
+
+
+def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
+    from .rai import RAI, constant, geometric   # noqa: PLC0415
+    model = _restore_sequential(meta["model"], arrays, f"{prefix}model.")
+    lam_meta = meta["lam"]
+    lam = constant(lam_meta["value"]) if lam_meta["type"] == "constant" else \
+        geometric(lam_meta["start"], lam_meta["factor"], lam_meta["every"], lam_meta["maximum"])
+    X = _array(arrays, f"{prefix}X")
+    y = _array(arrays, f"{prefix}y", floating=False)
+    trainer = RAI(model, backend.to_device(X), backend.to_device(y), LOSSES[meta["loss"]](), cuts=meta["cuts"],
+                  hidden_loss=LOSSES[meta["hidden_loss"]](), lam=lam, reinit_period=meta["reinit_period"])
+    if len(trainer.tables) != meta["tables"]:
+        raise ValueError(f"the trainer has {len(trainer.tables)} tables; the file says {meta['tables']}")
+    for k, table in enumerate(trainer.tables):
+        table[...] = backend.to_device(_array(arrays, f"{prefix}table{k}", table.shape))
+    trainer.steps = int(meta["steps"])
+    return trainer
+
+
+def _restore_optimizer(meta: dict[str, Any], arrays: Arrays, prefix: str, pairs: Any) -> Optimizer:
+    if pairs is None:
+        raise ValueError("an optimizer saved on its own is loaded onto parameters: load(path, pairs=model.parameters())")
+    pairs = list(pairs)
+    shapes = [list(p.shape) for p, _ in pairs]
+    if shapes != meta["shapes"]:
+        raise ValueError(f"the optimizer was saved for {meta['pairs']} arrays of shapes {meta['shapes']}; "
+                         f"the parameters given have shapes {shapes}")
+    settings = {key: tuple(v) if isinstance(v, list) else v for key, v in meta["settings"].items()}
+    optimizer = OPTIMIZERS[meta["class"].lower()](pairs, **settings)
+    for i, state in enumerate(optimizer.state):
+        for key, value in state.items():
+            value[...] = backend.to_device(_array(arrays, f"{prefix}state{i}.{key}", value.shape))
+    optimizer.steps = int(meta["steps"])
+    return optimizer
+
+
+def _restore_history(meta: dict[str, Any], arrays: Arrays, prefix: str) -> History:
+    from .rai import RAIHistory   # noqa: PLC0415
+    history: History = RAIHistory(meta["n_cuts"]) if meta.get("rai") else History()
+    history.values = {}
+    for k, name in enumerate(meta["columns"]):
+        column = _array(arrays, f"{prefix}column{k}", floating=False)
+        history.values[name] = [int(v) for v in column] if name == "step" else [float(v) for v in column]
+    if meta.get("rai"):
+        for k, name in enumerate(meta["per_cut"]):
+            stack = _array(arrays, f"{prefix}per_cut{k}", floating=False)
+            history.per_cut[name] = [row.astype(np.float64) for row in stack]
+    return history
