@@ -103,7 +103,10 @@ def _register(module: ModuleType) -> None:
 def xp() -> ModuleType:
     """The active array module (chosen from ``MINIRAI_DEVICE`` on first use)."""
     if _active is None:
-        set_device(os.environ.get("MINIRAI_DEVICE", "auto"))
+        text = os.environ.get("MINIRAI_DEVICE", "auto")
+        if text.lower() not in DEVICES:
+            raise ValueError(f"MINIRAI_DEVICE must be one of {DEVICES}, got {text!r}")
+        set_device(text)
     return _active  # type: ignore[return-value]
 
 

@@ -1,7 +1,7 @@
 """``minirai`` on the command line.
 
     minirai reproduce shallow|deep [--method bp|rai|both] [--iters N] [--seed S]
-                                   [--out DIR] [--device cpu|gpu|auto] [--quiet] [--grads]
+                                   [--out DIR] [--force] [--device cpu|gpu|auto] [--quiet] [--grads]
                                    [--jobs N]
     minirai info
 
@@ -30,11 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which training to run (deep BP also runs the tuned baseline); default both")
     rep.add_argument("--iters", type=positive_int, default=DEFAULT_ITERS,
                      help=f"optimizer steps per run (default {DEFAULT_ITERS})")
-    rep.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"initial-weight seed (default {DEFAULT_SEED})")
+    rep.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED,
+                     help=f"initial-weight seed, a non-negative integer (default {DEFAULT_SEED})")
     rep.add_argument("--out", default="runs", help="output folder for PNGs and summary.json (default runs/)")
     rep.add_argument("--device", choices=backend.DEVICES, default=None,
                      help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
     rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    rep.add_argument("--force", action="store_true",
+                     help="reuse an --out folder that holds files: first remove what an earlier run wrote there")
     rep.add_argument("--jobs", type=positive_int, default=None,
                      help="processes to run the runs in (default on the CPU: one per run, BP at lower priority "
                           "when there are fewer cores than runs; 1 on a GPU)")
@@ -43,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("info", help="print the version, device and BLAS threads")
     return parser
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
 
 
 def positive_int(text: str) -> int:
@@ -62,13 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend.set_device(args.device)
         if args.command == "info":
             return info()
-        from .experiments import reproduce
-        reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=args.out,
+        from .experiments import prepare_output, reproduce
+        out = prepare_output(args.out, args.force)
+        reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=out,
                   progress=not args.quiet, grads=args.grads, jobs=args.jobs)
     except TrainingDiverged as error:
         print(f"minirai: {error}", file=sys.stderr)
         return 3
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError, TypeError, OSError) as error:
         print(f"minirai: error: {error}", file=sys.stderr)
         return 2
     return 0

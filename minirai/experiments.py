@@ -165,6 +165,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     from . import plot
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    started = time.time() - 1.0           # files written from here on are this run's (coarse mtimes)
     names = methods_for(experiment, method)
     jobs, niceness = plan_processes(names, default_jobs(len(names)), jobs)
     if echo:
@@ -190,10 +191,45 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
         write_gradient_figures(experiment, results, out)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
+    written = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != MANIFEST
+                     and p.stat().st_mtime >= started)
+    (out / MANIFEST).write_text(json.dumps(written) + "\n")
     if echo:
         print(format_table(results))
-        print(f"wrote {out}/ (landscapes, summary.json)")
+        print(f"wrote {len(written)} files into {out}/: {', '.join(written)}")
     return results
+
+
+MANIFEST = ".minirai-run.json"   # the files the last reproduce wrote into its folder (what --force clears)
+OUTPUT_PATTERNS = ("*-landscape.png", "*-bp-vs-rai.png", "*-grad-heatmap.png", "*-grad-profile.png",
+                   "*-loss-curves.png", "*-identity-gap.png", "summary.json")
+
+
+def prepare_output(out: str | Path, force: bool) -> Path:
+    """The folder for a run's files: created if missing; refused if it holds files, unless ``force``,
+    which removes what an earlier run wrote there (its manifest's files, or minirai's file names)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise ValueError(f"--out {str(out)!r} already holds files (an earlier run?); pass --force to replace "
+                             "what an earlier run wrote there, or choose another folder")
+        manifest = out / MANIFEST
+        names = json.loads(manifest.read_text()) if manifest.is_file() else \
+            sorted({p.name for pattern in OUTPUT_PATTERNS for p in out.glob(pattern)})
+        for name in names + [MANIFEST]:
+            target = out / Path(name).name
+            if target.is_file():
+                target.unlink()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".minirai-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ValueError(f"--out {str(out)!r} cannot be written: {error.strerror or error}") from None
+    return out
 
 
 def plan_processes(names: list[str], cores: int, jobs: int | None = None) -> tuple[int, list[int]]:

@@ -32,6 +32,7 @@ from . import backend
 from .layers import Layer
 from .losses import Loss
 from .network import Sequential
+from .validate import check_array
 
 Array = Any
 
@@ -104,6 +105,13 @@ def compare(name: str, analytic: Array, numeric: np.ndarray, floor: float = 1e-1
                         tuple(int(i) for i in worst), float(a[worst]), float(numeric[worst]))
 
 
+def check_float64(arrays: dict[str, Array]) -> None:
+    for name, a in arrays.items():
+        if a.dtype != np.float64:
+            raise TypeError(f"gradcheck needs float64 arrays (float32 differences are noise); "
+                            f"{name} is {a.dtype}")
+
+
 def check_gradients(f: Callable[[], float], arrays: dict[str, Array], analytic: dict[str, Array], *,
                     eps: float = 1e-5, tol: float = 1e-6, raise_on_failure: bool = True,
                     verbose: bool = True) -> GradcheckResult:
@@ -111,10 +119,7 @@ def check_gradients(f: Callable[[], float], arrays: dict[str, Array], analytic: 
 
     The general tool behind :func:`gradcheck`; RAI uses it for the relaxed objective.
     """
-    for name, a in arrays.items():
-        if a.dtype != np.float64:
-            raise TypeError(f"gradcheck needs float64 arrays (float32 differences are noise); "
-                            f"{name} is {a.dtype}")
+    check_float64(arrays)
     noise = 10 * np.finfo(np.float64).eps * abs(f()) / eps     # rounding noise of one difference
     floor = max(1e-10, noise / tol)
     rows = [compare(name, analytic[name], numeric_gradient(f, arrays[name], eps), floor) for name in arrays]
@@ -141,9 +146,11 @@ def gradcheck(module: Layer | Sequential | Loss, x: Array, target: Array | None 
     Returns a :class:`GradcheckResult`; on failure prints its table and raises
     :class:`GradcheckError` (unless ``raise_on_failure=False``).
     """
+    check_array(x, "gradcheck: x", ndim=None)
     if isinstance(module, Loss):
         if target is None:
             raise ValueError("gradcheck of a loss needs a target")
+        check_float64({"pred": x, **({"target": target} if target.dtype.kind == "f" else {})})
         module.forward(x, target)
         analytic = {"pred": module.backward().copy()}
         arrays = {"pred": x}
@@ -158,6 +165,12 @@ def gradcheck(module: Layer | Sequential | Loss, x: Array, target: Array | None 
 
     if not isinstance(module, (Layer, Sequential)):
         raise TypeError(f"gradcheck takes a Layer, Sequential or Loss, got {type(module).__name__}")
+    params = module.params if isinstance(module, Layer) else {name: p for name, p, _ in module.named_parameters()}
+    check_float64({"x": x, **params})         # before anything runs: a refused check changes nothing
+    width = module.in_features
+    if width is not None and (x.ndim != 2 or x.shape[1] != width):
+        raise ValueError(f"gradcheck: x must have shape (N, {width}) for this {type(module).__name__}, "
+                         f"got {tuple(x.shape)}")
     xp = backend.array_module(x)
     y = module.forward(x)
     upstream = backend.to_device(np.random.default_rng(seed).standard_normal(y.shape), xp)

@@ -115,6 +115,10 @@ class GradientRecorder:
 
     def profile(self, name: str = "weight_grad", record: int = -1) -> np.ndarray:
         """One recorded row: e.g. the per-layer weight-gradient norms at the last record."""
+        if not self.steps:
+            raise ValueError("this GradientRecorder has no records yet: pass it to fit or RAI.fit (recorder=...)")
+        if not -len(self.steps) <= record < len(self.steps):
+            raise ValueError(f"record {record} is out of range: this recorder holds {len(self.steps)} records")
         return self[name][record]
 
     def summary(self) -> dict[str, Any]:

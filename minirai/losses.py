@@ -138,6 +138,10 @@ class BCE(Loss):
 
     def _forward(self, pred: Array, target: Array) -> Array:
         xp = backend.array_module(pred)
+        if bool((pred < 0).any()) or bool((pred > 1).any()):
+            low, high = backend.to_float(pred.min()), backend.to_float(pred.max())
+            raise ValueError(f"BCE needs predictions that are probabilities in [0, 1] (a Sigmoid output); got "
+                             f"values from {low:g} to {high:g}. For raw scores use BCEWithLogits")
         with np.errstate(divide="ignore"):  # log(0) = -inf is clipped right away
             log_p = xp.maximum(xp.log(pred), self.LOG_CLIP)
             log_1mp = xp.maximum(xp.log1p(-pred), self.LOG_CLIP)

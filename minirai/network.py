@@ -18,6 +18,7 @@ import numpy as np
 from . import backend
 from .fast.packing import Packed, Slot, pack
 from .layers import ACTIVATIONS, Layer, Linear
+from .validate import check_number, check_seed
 
 Array = Any
 
@@ -60,7 +61,13 @@ class Sequential:
         return dy
 
     def check_input(self, i: int, x: Array) -> None:
-        """A clear error when layer ``i`` cannot take ``x``'s width."""
+        """A clear error when layer ``i`` cannot take ``x`` (the first: not a float array; any: its width)."""
+        if i == 0 and not (isinstance(x, np.ndarray) or backend.is_device_array(x)):
+            raise TypeError(f"Sequential.forward: x must be a NumPy or CuPy array, got {type(x).__name__}; "
+                            "convert it with numpy.asarray(x, dtype=numpy.float32)")
+        if i == 0 and x.dtype.kind != "f":
+            raise TypeError(f"Sequential.forward: x must be a float array, got dtype {x.dtype}; convert it "
+                            f"with x.astype({str(self.dtype)!r})")
         layer = self.layers[i]
         if layer.in_features is not None and x.shape[-1] != layer.in_features:
             raise ValueError(f"layer {i} ({layer!r}) expects inputs of shape (N, {layer.in_features}), "
@@ -176,8 +183,13 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
     the parameters are views of one flat array from the start (see :meth:`Sequential.pack`),
     which the fast path updates in one sweep; the numbers are the same either way.
     """
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"mlp: sizes must be a list of layer widths such as [2, 16, 1], got {sizes!r}")
+    for size in sizes:
+        check_number(size, "mlp: each size", low=1, integer=True)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got {list(sizes)}")
+    check_seed(seed, "mlp: seed")
     for name in (activation, output_activation):
         if name is not None and name not in ACTIVATIONS:
             raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")

@@ -18,6 +18,7 @@ import math
 from typing import Any, Iterable
 
 from . import backend
+from .validate import check_number, check_pair_of_numbers, check_pairs
 
 Array = Any
 
@@ -26,16 +27,8 @@ class Optimizer:
     """Base class: keeps the pairs, one state dict per pair, and the step count."""
 
     def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float) -> None:
-        self.pairs = [(p, g) for p, g in pairs]
-        if not self.pairs:
-            raise ValueError(f"{type(self).__name__} got no parameters to optimize")
-        for i, (p, g) in enumerate(self.pairs):
-            if p.shape != g.shape:
-                raise ValueError(f"{type(self).__name__}: parameter {i} has shape {tuple(p.shape)} "
-                                 f"but its gradient {tuple(g.shape)}")
-        if not (isinstance(lr, (int, float)) and lr > 0):
-            raise ValueError(f"{type(self).__name__}: lr must be a positive number, got {lr!r}")
-        self.lr = float(lr)
+        self.pairs = check_pairs(pairs, type(self).__name__)
+        self.lr = check_number(lr, f"{type(self).__name__}: lr", low=0, low_open=True)
         self.steps = 0
         self.state: list[dict[str, Array]] = [self.init_state(p) for p, _ in self.pairs]
         # For the fast path: where pairs lie side by side in one flat array (a packed model),
@@ -76,9 +69,8 @@ class SGD(Optimizer):
 
     def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError("SGD: momentum and weight_decay must be >= 0")
-        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        self.momentum = check_number(momentum, "SGD: momentum", low=0)
+        self.weight_decay = check_number(weight_decay, "SGD: weight_decay", low=0)
         super().__init__(pairs, lr)
 
     def init_state(self, param: Array) -> dict[str, Array]:
@@ -109,9 +101,8 @@ class Adam(Optimizer):
 
     def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
-        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
-            raise ValueError(f"Adam: betas must lie in [0, 1), got {betas}")
-        self.betas, self.eps = (float(betas[0]), float(betas[1])), float(eps)
+        self.betas = check_pair_of_numbers(betas, "Adam: betas", low=0, high=1, high_open=True)
+        self.eps = check_number(eps, "Adam: eps", low=0)
         super().__init__(pairs, lr)
 
     def init_state(self, param: Array) -> dict[str, Array]:
@@ -159,10 +150,12 @@ class Rprop(Optimizer):
     def __init__(self, pairs: Iterable[tuple[Array, Array]], lr: float = 0.01,
                  etas: tuple[float, float] = (0.5, 1.2),
                  step_sizes: tuple[float, float] = (1e-6, 50.0)) -> None:
-        if not (0 < etas[0] < 1 < etas[1]):
+        self.etas = check_pair_of_numbers(etas, "Rprop: etas", low=0, low_open=True)
+        if not self.etas[0] < 1 < self.etas[1]:
             raise ValueError(f"Rprop: etas must satisfy 0 < eta_minus < 1 < eta_plus, got {etas}")
-        self.etas = (float(etas[0]), float(etas[1]))
-        self.step_sizes = (float(step_sizes[0]), float(step_sizes[1]))
+        self.step_sizes = check_pair_of_numbers(step_sizes, "Rprop: step_sizes", low=0, low_open=True)
+        if self.step_sizes[0] > self.step_sizes[1]:
+            raise ValueError(f"Rprop: step_sizes must be (smallest, largest), got {step_sizes}")
         super().__init__(pairs, lr)
 
     def init_state(self, param: Array) -> dict[str, Array]:

@@ -86,10 +86,14 @@ def landscape(model: Sequential, X: Array, y: Array, title: str = "Classifier La
     Returns:
         The figure drawn into (the caller saves or closes it).
     """
-    fig, ax = _figure_and_axes(ax, figsize=(10, 8))
-    xx, yy, values = decision_grid(model, bounds, resolution)
     X_np = backend.to_numpy(X)
     labels = backend.to_numpy(y).reshape(-1)
+    if X_np.ndim != 2 or X_np.shape[1] != 2:
+        raise ValueError(f"landscape: X must have shape (N, 2), got {X_np.shape}")
+    if labels.shape[0] != X_np.shape[0]:
+        raise ValueError(f"landscape: y must have one label per row of X ({X_np.shape[0]}), got {labels.shape[0]}")
+    xx, yy, values = decision_grid(model, bounds, resolution)
+    fig, ax = _figure_and_axes(ax, figsize=(10, 8))
     classes = np.issubdtype(values.dtype, np.integer)   # argmax of several outputs
     # predicted classes and labels share one colour scale; a function value has its own, as in the proposal
     norm = Normalize(0, max(int(values.max()), int(labels.max()), 1)) if classes else None

@@ -37,7 +37,8 @@ from .losses import MSE, Loss
 from .network import Sequential
 from .optim import Optimizer
 from .fast.stacking import FastRAI, StackedGroup
-from .train import History, TrainingDiverged, TrainingLoop, _progress, evaluate, prepare_data
+from .train import History, TrainingDiverged, TrainingLoop, _progress, evaluate, keeping, prepare_data
+from .validate import check_instance, check_number
 
 Array = Any
 Schedule = Callable[[int], float]
@@ -56,6 +57,9 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
     n = len(model.layers)
     if cuts is None:
         return []
+    if not isinstance(cuts, (str, list, tuple, range, np.ndarray)):
+        raise TypeError(f"cuts must be 'linear', 'activation', a list of positions or None, got {cuts!r} "
+                        f"({type(cuts).__name__}); one cut after layer 1 is cuts=[2]")
     if isinstance(cuts, str):
         kinds = {"linear": Linear, "activation": Activation}
         if cuts not in kinds:
@@ -173,8 +177,12 @@ class RAI:
         if not isinstance(template, Loss):
             raise TypeError(f"RAI: hidden_loss must be a minirai Loss, got {type(template).__name__}")
         probe, point = copy.deepcopy(template), backend.array_module(self.X).full((1, 1), 0.5, self.X.dtype)
-        probe.forward(point, point)          # a hidden loss must give a gradient for its target
-        probe.backward()
+        try:                                 # a hidden loss compares activations, and gives a gradient for both
+            probe.forward(point, point)
+            probe.backward()
+        except (ValueError, TypeError, IndexError) as error:
+            raise TypeError(f"RAI: hidden_loss {type(template).__name__} cannot compare a block's output with a "
+                            f"table of activations ({error}); use MSE") from None
         if probe.grad_target is None:
             raise TypeError(f"RAI: hidden_loss {type(template).__name__} gives no gradient for its target "
                             "(grad_target); use MSE or a loss that sets grad_target")
@@ -360,10 +368,12 @@ class RAI:
         quantity, the cut and the step; its ``history`` keeps what was recorded before.
         A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
         """
-        if not isinstance(iters, (int, np.integer)) or iters < 0:
-            raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
-        if record_every < 1:
-            raise ValueError(f"record_every must be >= 1, got {record_every!r}")
+        check_instance(optimizer, Optimizer, "RAI.fit: optimizer",
+                       "for example minirai.Rprop(trainer.parameters(), lr=0.1)")
+        iters = check_number(iters, "RAI.fit: iters", low=0, integer=True)
+        record_every = check_number(record_every, "RAI.fit: record_every", low=1, integer=True)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"RAI.fit: callback must be a function (step, trainer), got {type(callback).__name__}")
         if X_val is not None:
             X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
         history = RAIHistory(len(self.cuts))
@@ -378,7 +388,7 @@ class RAI:
                                 refresh=False)
 
         self._fast = None            # built afresh at the first step: the blocks or hidden losses may have changed
-        with TrainingLoop() as loop:
+        with TrainingLoop() as loop, keeping(history):
             self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
         if bar is not None:
             bar.close()

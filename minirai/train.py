@@ -17,8 +17,8 @@ calls exactly the methods above. See :class:`TrainingLoop`.
 """
 from __future__ import annotations
 
-from contextlib import ExitStack
-from typing import Any, Callable, ContextManager
+from contextlib import ExitStack, contextmanager
+from typing import Any, Callable, ContextManager, Iterator
 
 import numpy as np
 
@@ -30,7 +30,8 @@ from .inspect import GradientRecorder
 from .losses import Loss
 from .network import Sequential
 from .optim import Optimizer
-from .validate import check_inputs, check_same_dtype, check_targets
+from .validate import (check_inputs, check_instance, check_number, check_same_dtype, check_seed,
+                       check_targets)
 
 Array = Any
 
@@ -113,7 +114,24 @@ def prepare_data(model: Sequential, loss: Loss, X: Array, y: Array, name: str = 
     check_targets(y, X.shape[0], name=f"y{name}")
     check_same_dtype(model.dtype, X, f"X{name}")
     backend.array_module(X, y, *(p for p, _ in model.parameters()))   # same device, or a clear error
-    return X, loss.prepare_target(y, (X.shape[0], model.out_features), model.dtype)
+    try:
+        return X, loss.prepare_target(y, (X.shape[0], model.out_features), model.dtype)
+    except ValueError as error:
+        raise ValueError(f"y{name}: {error}") from None
+
+
+@contextmanager
+def keeping(history: History) -> Iterator[None]:
+    """Any exception that stops a training loop leaves with the history so far (``error.history``)."""
+    try:
+        yield
+    except Exception as error:
+        if getattr(error, "history", None) is None:
+            try:
+                error.history = history        # type: ignore[attr-defined]
+            except AttributeError:             # (an exception type that takes no attributes)
+                pass
+        raise
 
 
 def check_finite(value: float, what: str, step: int, history: History) -> None:
@@ -192,12 +210,15 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     when a held-out set is given. A NaN or inf loss stops with :class:`TrainingDiverged`.
     A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
     """
-    if not isinstance(iters, (int, np.integer)) or iters < 0:
-        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
-    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
-    if record_every < 1:
-        raise ValueError(f"record_every must be >= 1, got {record_every!r}")
+    check_instance(model, Sequential, "fit: model", "build one with minirai.mlp(...) or minirai.Sequential(...)")
+    check_instance(loss, Loss, "fit: loss", "for example minirai.BCE()")
+    check_instance(optimizer, Optimizer, "fit: optimizer", "for example minirai.Rprop(model.parameters(), lr=0.1)")
+    iters = check_number(iters, "fit: iters", low=0, integer=True)
+    batch_size = check_number(batch_size, "fit: batch_size", low=1, integer=True, none=True)
+    record_every = check_number(record_every, "fit: record_every", low=1, integer=True)
+    seed = check_seed(seed, "fit: seed")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"fit: callback must be a function (step, model), got {type(callback).__name__}")
     X, y = prepare_data(model, loss, X, y)
     if X_val is not None:
         X_val, y_val = prepare_data(model, loss, X_val, y_val, name="_val")
@@ -219,7 +240,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     model.train()
     record(0, None)
     try:
-        with TrainingLoop() as loop:
+        with TrainingLoop() as loop, keeping(history):
             _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history,
                        callback, recorder, loop)
     finally:

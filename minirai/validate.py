@@ -67,3 +67,73 @@ def check_same_dtype(expected: np.dtype, a: Any, name: str) -> None:
     if a.dtype != expected:
         raise TypeError(f"{name} has dtype {a.dtype} but the network's parameters are {expected}; "
                         f"convert it with .astype({str(expected)!r})")
+
+
+# -- arguments ------------------------------------------------------------------------------------------
+_REALS = (int, float, np.integer, np.floating)
+
+
+def check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, integer: bool = False,
+                 none: bool = False) -> Any:
+    """``value`` as a Python int or float, or a clear error naming ``name`` and what was expected.
+
+    Accepts NumPy scalars (``np.float32(1e-3)``), refuses bools, strings, NaN and inf, and
+    checks the range ``low``..``high`` (open ends when ``low_open``/``high_open``).
+    """
+    if value is None and none:
+        return None
+    kinds = (int, np.integer) if integer else _REALS
+    what = "an integer" if integer else "a number"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        raise TypeError(f"{name} must be {what}{' or None' if none else ''}, got {value!r} "
+                        f"({type(value).__name__})")
+    value = int(value) if integer else float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        if integer and high is None and low in (0, 1) and not low_open:
+            raise ValueError(f"{name} must be a {'non-negative' if low == 0 else 'positive'} integer, got {value}")
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value:g}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high:g}, got {value:g}")
+    return value
+
+
+def check_pair_of_numbers(value: Any, name: str, **limits: Any) -> tuple[float, float]:
+    """A tuple or list of two numbers, each checked as :func:`check_number` does."""
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ValueError(f"{name} must be a pair of two numbers, got {value!r}")
+    return (check_number(value[0], f"{name}[0]", **limits), check_number(value[1], f"{name}[1]", **limits))
+
+
+def check_seed(seed: Any, name: str = "seed") -> int | None:
+    """A seed for NumPy's generators: None or a non-negative integer."""
+    if seed is None:
+        return None
+    return check_number(seed, name, low=0, integer=True)
+
+
+def check_pairs(pairs: Any, owner: str) -> list[tuple[Any, Any]]:
+    """An optimizer's ``[(param, grad), ...]``: a list of pairs of arrays of one shape each."""
+    hint = "pass model.parameters() (or trainer.parameters()), a list of (param, grad) pairs"
+    if callable(pairs) or not hasattr(pairs, "__iter__") or isinstance(pairs, (str, bytes)):
+        raise TypeError(f"{owner}: expected the (param, grad) pairs to optimize, got {type(pairs).__name__}; {hint}")
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError(f"{owner} got no parameters to optimize")
+    for i, pair in enumerate(pairs):
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+                and all(isinstance(a, np.ndarray) or backend.is_device_array(a) for a in pair)):
+            raise TypeError(f"{owner}: item {i} is not a (param, grad) pair of arrays ({type(pair).__name__}); {hint}")
+        p, g = pair
+        if p.shape != g.shape:
+            raise ValueError(f"{owner}: parameter {i} has shape {tuple(p.shape)} but its gradient {tuple(g.shape)}")
+    return [(p, g) for p, g in pairs]
+
+
+def check_instance(value: Any, cls: type | tuple[type, ...], name: str, hint: str = "") -> None:
+    """A TypeError naming ``name`` when ``value`` is not a ``cls``."""
+    if not isinstance(value, cls):
+        expected = cls.__name__ if isinstance(cls, type) else " or ".join(c.__name__ for c in cls)
+        raise TypeError(f"{name} must be a minirai {expected}, got {type(value).__name__}" + (f"; {hint}" if hint else ""))

@@ -181,9 +181,8 @@ def test_matches_torch_optim_on_a_quadratic(name, make, torch_kwargs):
 @pytest.mark.parametrize("make,message", [
     (lambda: SGD([], lr=0.1), "no parameters"),
     (lambda: Adam(iter([]), lr=0.1), "no parameters"),
-    (lambda: SGD([(np.zeros(3), np.zeros(3))], lr=-0.1), "lr must be a positive number"),
-    (lambda: Rprop([(np.zeros(3), np.zeros(3))], lr=0), "lr must be a positive number"),
-    (lambda: Adam([(np.zeros(3), np.zeros(3))], lr="0.1"), "lr must be a positive number"),
+    (lambda: SGD([(np.zeros(3), np.zeros(3))], lr=-0.1), "lr must be > 0"),
+    (lambda: Rprop([(np.zeros(3), np.zeros(3))], lr=0), "lr must be > 0"),
     (lambda: SGD([(np.zeros(3), np.zeros(4))], lr=0.1), r"shape \(3,\) but its gradient \(4,\)"),
     (lambda: SGD([(np.zeros(3), np.zeros(3))], momentum=-0.5), "momentum"),
     (lambda: Adam([(np.zeros(3), np.zeros(3))], betas=(1.0, 0.999)), "betas"),
@@ -193,6 +192,11 @@ def test_bad_construction_is_a_value_error(make, message):
     """No parameters, a non-positive lr, mismatched shapes and bad hyper-parameters: ValueError."""
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_an_lr_that_is_not_a_number_is_a_type_error():
+    with pytest.raises(TypeError, match="lr must be a number"):
+        Adam([(np.zeros(3), np.zeros(3))], lr="0.1")
 
 
 def test_zero_grad_state_and_repr():

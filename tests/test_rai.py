@@ -625,7 +625,7 @@ def test_bad_model_loss_and_options_are_refused():
     rai = RAI(model, X, y, BCE())
     with pytest.raises(ValueError, match="iters must be a non-negative integer"):
         rai.fit(Rprop(rai.parameters()), -1, progress=False)
-    with pytest.raises(ValueError, match="record_every must be >= 1"):
+    with pytest.raises(ValueError, match="record_every must be a positive integer"):
         rai.fit(Rprop(rai.parameters()), 1, record_every=0, progress=False)
 
 

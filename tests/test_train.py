@@ -288,10 +288,11 @@ def test_cross_entropy_labels_out_of_range_are_rejected_by_fit():
                                             ({"batch_size": 0}, "batch_size"),
                                             ({"record_every": 0}, "record_every")])
 def test_bad_fit_arguments(kwargs, message):
-    """Negative/non-integer iters, batch_size 0 and record_every 0 are ValueErrors naming the argument."""
+    """Negative iters, batch_size 0 and record_every 0 are ValueErrors naming the argument; a
+    non-integer iters is a TypeError naming it."""
     X, y = moons_xy()
     model = mlp([2, 4, 1], seed=0)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(TypeError if kwargs.get("iters") == 2.5 else ValueError, match=message):
         fit(model, BCE(), SGD(model.parameters(), lr=0.1), X, y, progress=False, **kwargs)
 
 
