@@ -1,4 +1,4 @@
-"""Save and load networks, RAI trainers, optimizer states and histories: ``minirai.save`` / ``minirai.load``.
+"""Save and load networks, RAI trainers, optimizer states, histories and estimators: ``minirai.save`` / ``minirai.load``.
 
 A checkpoint is one ``.npz`` file (NumPy's zip of arrays), read with ``allow_pickle=False``:
 nothing in it can run code. It holds the arrays (weights, tables, optimizer state, recorded
@@ -49,7 +49,8 @@ Arrays = dict[str, np.ndarray]
 
 # -- saving ------------------------------------------------------------------------------------
 def save(obj: Any, path: str | os.PathLike) -> Path:
-    """Write ``obj`` (a Sequential, an RAI trainer, an optimizer, a History, or a dict of them) to ``path``.
+    """Write ``obj`` (a Sequential, an RAI trainer, an optimizer, a History, an estimator of
+    :mod:`minirai.estimators`, or a dict of them) to ``path``.
 
     Everything is checked before anything is written: an object that cannot be saved is a
     ``ValueError`` or ``TypeError`` and leaves no file. Returns the path written.
@@ -92,6 +93,9 @@ def _describe(obj: Any, arrays: Arrays, prefix: str, bundle: dict[str, Any] | No
         return _describe_optimizer(obj, arrays, prefix, bundle)
     if isinstance(obj, History):
         return _describe_history(obj, arrays, prefix)
+    from .estimators import _MLP   # noqa: PLC0415 - scikit-learn is imported only for estimators
+    if isinstance(obj, _MLP):
+        return _describe_estimator(obj, arrays, prefix)
     raise TypeError(f"save: cannot save a {type(obj).__name__}; expected a Sequential, an RAI trainer, an "
                     "optimizer, a History, or a dict of them")
 
@@ -187,6 +191,30 @@ def _describe_history(history: History, arrays: Arrays, prefix: str) -> dict[str
     return meta
 
 
+def _describe_estimator(estimator: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
+    params = estimator.get_params()
+    try:
+        json.dumps(params)
+    except TypeError:
+        raise TypeError(f"save: the {type(estimator).__name__}'s parameters must be plain numbers, strings and "
+                        f"lists to be saved, got {params!r}") from None
+    meta: dict[str, Any] = {"kind": "estimator", "class": type(estimator).__name__, "params": params,
+                            "tuples": sorted(k for k, v in params.items() if isinstance(v, tuple)),  # (JSON has lists)
+                            "fitted": hasattr(estimator, "model_")}
+    if meta["fitted"]:
+        meta.update(model=_describe_sequential(estimator.model_, arrays, f"{prefix}model."),
+                    history=_describe_history(estimator.history_, arrays, f"{prefix}history."),
+                    n_features_in=int(estimator.n_features_in_), n_iter=int(estimator.n_iter_),
+                    loss=float(estimator.loss_), one_target=bool(getattr(estimator, "_one_target", True)))
+        if hasattr(estimator, "classes_"):
+            classes = np.asarray(estimator.classes_)
+            if classes.dtype.kind == "O":
+                raise TypeError("save: this classifier's classes are Python objects; a checkpoint holds numbers "
+                                "or strings as classes")
+            arrays[f"{prefix}classes"] = classes
+    return meta
+
+
 # -- loading -----------------------------------------------------------------------------------
 def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None) -> Any:
     """Read what :func:`save` wrote. ``pairs``: the (param, grad) pairs an optimizer saved alone is for.
@@ -261,7 +289,26 @@ def _restore(meta: dict[str, Any], arrays: Arrays, prefix: str, pairs: Any) -> A
         return _restore_optimizer(meta, arrays, prefix, pairs)
     if kind == "history":
         return _restore_history(meta, arrays, prefix)
+    if kind == "estimator":
+        return _restore_estimator(meta, arrays, prefix)
     raise ValueError(f"unknown object kind {kind!r}")
+
+
+def _restore_estimator(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
+    from . import estimators   # noqa: PLC0415
+    if meta["class"] not in ("MLPClassifier", "MLPRegressor"):
+        raise ValueError(f"unknown estimator class {meta['class']!r}")
+    params = {k: tuple(v) if k in meta.get("tuples", []) else v for k, v in meta["params"].items()}
+    estimator = getattr(estimators, meta["class"])(**params)
+    if meta["fitted"]:
+        estimator.model_ = _restore_sequential(meta["model"], arrays, f"{prefix}model.")
+        estimator.history_ = _restore_history(meta["history"], arrays, f"{prefix}history.")
+        estimator.n_features_in_, estimator.n_iter_ = meta["n_features_in"], meta["n_iter"]
+        estimator.loss_ = meta["loss"]
+        estimator._one_target = meta["one_target"]
+        if meta["class"] == "MLPClassifier":
+            estimator.classes_ = _array(arrays, f"{prefix}classes", floating=False)
+    return estimator
 
 
 def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Sequential:

@@ -1,0 +1,197 @@
+"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by BP or by RAI.
+
+They follow scikit-learn's conventions (``fit``/``predict``/``score``, parameters as
+constructor arguments, fitted attributes ending in ``_``), so they work in ``Pipeline``,
+``cross_val_score`` and ``GridSearchCV``, and pass ``sklearn.utils.estimator_checks``::
+
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    clf = make_pipeline(StandardScaler(), MLPClassifier((64,), method="rai"))
+
+Parameters (names as in ``sklearn.neural_network``):
+
+* ``hidden_layer_sizes``: widths of the hidden layers.
+* ``activation``: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"`` or ``"identity"``.
+* ``method``: ``"bp"`` (chained backprop, :func:`minirai.train.fit`) or ``"rai"``
+  (:class:`minirai.rai.RAI`, full batch, with ``cuts`` and ``lam``). Predictions are always the
+  chained forward pass.
+* ``solver``: ``"adam"``, ``"sgd"`` (momentum 0.9) or ``"rprop"``; ``learning_rate_init`` its lr.
+* ``max_iter``: optimizer steps. ``batch_size``: mini-batch size for BP (``None``: full batch).
+* ``random_state``: seeds the initial weights and the batches. ``device``: ``"cpu"``, ``"gpu"``
+  or ``"auto"``, the device the network trains on (predictions come back as NumPy arrays).
+
+A classifier with two classes has one sigmoid output and BCE; with more, one output per class
+and softmax cross-entropy. A regressor has one linear output per target and MSE. The network
+computes in float64 (``dtype``), so that predictions do not depend on how rows are batched.
+Fitted attributes: ``model_`` (the :class:`~minirai.network.Sequential`), ``history_`` (the run's
+history: chained losses, and the relaxed loss for RAI), ``n_iter_``, ``loss_``,
+``n_features_in_``, and ``classes_`` for the classifier.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import backend
+from .layers import ACTIVATIONS
+from .losses import BCE, MSE, SoftmaxCrossEntropy
+from .network import mlp
+from .optim import SGD, Adam, Rprop
+from .validate import check_number
+
+METHODS = ("bp", "rai")
+SOLVERS = ("adam", "sgd", "rprop")
+
+
+class _MLP(BaseEstimator):
+    """What the classifier and the regressor share: the parameters, the network and the training run."""
+
+    def __init__(self, hidden_layer_sizes: tuple[int, ...] = (64,), activation: str = "relu", *,
+                 method: str = "bp", solver: str = "adam", learning_rate_init: float = 1e-2, max_iter: int = 200,
+                 batch_size: int | None = None, cuts: Any = "linear", lam: float = 1.0,
+                 random_state: Any = None, device: str = "cpu", dtype: str = "float64") -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.method = method
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.cuts = cuts
+        self.lam = lam
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+
+    # -- checks of the parameters (at fit, as scikit-learn wants) ----------------------------------
+    def _check_parameters(self) -> list[int]:
+        name = type(self).__name__
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, (int, np.integer)) and not isinstance(sizes, bool) else sizes
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+            raise ValueError(f"{name}: hidden_layer_sizes must be a tuple of positive integers, got {sizes!r}")
+        sizes = [check_number(s, f"{name}: each hidden layer size", low=1, integer=True) for s in sizes]
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"{name}: method must be one of {METHODS}, got {self.method!r}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"{name}: solver must be one of {SOLVERS}, got {self.solver!r}")
+        check_number(self.learning_rate_init, f"{name}: learning_rate_init", low=0, low_open=True)
+        check_number(self.max_iter, f"{name}: max_iter", low=1, integer=True)
+        check_number(self.batch_size, f"{name}: batch_size", low=1, integer=True, none=True)
+        if self.device not in backend.DEVICES:
+            raise ValueError(f"{name}: device must be one of {backend.DEVICES}, got {self.device!r}")
+        backend.resolve_dtype(self.dtype)
+        return sizes
+
+    def _optimizer(self, pairs: list[Any]) -> Any:
+        lr = self.learning_rate_init
+        if self.solver == "adam":
+            return Adam(pairs, lr=lr)
+        if self.solver == "sgd":
+            return SGD(pairs, lr=lr, momentum=0.9)
+        return Rprop(pairs, lr=lr)
+
+    def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, output: str | None, loss: Any) -> None:
+        """Build the network and train it by BP or RAI; sets the fitted attributes."""
+        from .rai import RAI        # noqa: PLC0415 - rai imports train, which imports this package's neighbours
+        from .train import fit     # noqa: PLC0415
+        sizes = self._check_parameters()
+        seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
+        dtype = backend.resolve_dtype(self.dtype)
+        previous = backend.xp()
+        module = backend.set_device(self.device)
+        try:
+            model = mlp([X.shape[1], *sizes, n_outputs], self.activation, output, seed=seed, dtype=dtype)
+            X_dev = backend.to_device(X.astype(dtype), module)
+            y_dev = backend.to_device(targets, module)
+            if self.method == "bp":
+                optimizer = self._optimizer(model.parameters())
+                history = fit(model, loss, optimizer, X_dev, y_dev, iters=int(self.max_iter),
+                              batch_size=self.batch_size, seed=seed, record_every=max(1, int(self.max_iter) // 20),
+                              progress=False)
+                self.loss_ = history.last("train_loss")
+            else:
+                trainer = RAI(model, X_dev, y_dev, loss, cuts=self.cuts, lam=self.lam)
+                optimizer = self._optimizer(trainer.parameters())
+                history = trainer.fit(optimizer, int(self.max_iter), record_every=max(1, int(self.max_iter) // 20),
+                                      progress=False)
+                self.loss_ = history.last("chained_loss")
+        finally:
+            backend.use_module(previous)
+        self.model_, self.history_, self.n_iter_ = model, history, int(self.max_iter)
+
+    def _forward(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "model_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        model = self.model_
+        module = backend.array_module(*(p for p, _ in model.parameters()[:1]))
+        was_training = model.training
+        model.eval()
+        try:
+            out = model.forward(backend.to_device(X.astype(model.dtype), module))
+        finally:
+            if was_training:
+                model.train()
+        return backend.to_numpy(out).astype(np.float64)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _MLP):
+    """A multilayer perceptron classifier trained by BP or RAI (see the module docstring)."""
+
+    def fit(self, X: Any, y: Any) -> "MLPClassifier":
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.classes_, labels = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"MLPClassifier needs at least 2 classes in y, got 1 class ({self.classes_[0]!r})")
+        if len(self.classes_) == 2:
+            self._train(X, labels.astype(np.float64).reshape(-1, 1), 1, "sigmoid", BCE())
+        else:
+            self._train(X, labels.astype(np.int64), len(self.classes_), None, SoftmaxCrossEntropy())
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """(N, n_classes) probabilities from the chained forward pass."""
+        out = self._forward(X)
+        if out.shape[1] == 1:
+            return np.hstack([1 - out, out])
+        shifted = np.exp(out - out.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        probabilities = self.predict_proba(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """A multilayer perceptron regressor (linear outputs, MSE) trained by BP or RAI."""
+
+    def fit(self, X: Any, y: Any) -> "MLPRegressor":
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True)
+        y = np.asarray(y, dtype=np.float64)
+        self._one_target = y.ndim == 1
+        targets = y.reshape(len(y), -1)
+        self._train(X, targets.astype(backend.resolve_dtype(self.dtype)), targets.shape[1], None, MSE())
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        out = self._forward(X)
+        return out[:, 0] if self._one_target else out
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True        # y of shape (N, k): one linear output per target
+        return tags
