@@ -20,7 +20,9 @@ from .train import TrainingDiverged
 def build_parser() -> argparse.ArgumentParser:
     from .experiments import DEFAULT_ITERS, DEFAULT_SEED, EXPERIMENTS
     parser = argparse.ArgumentParser(prog="minirai", description="minirai: BP and Relaxed Activation Identity "
-                                     "(RAI) on the proposal's experiments.")
+                                     "(RAI) on the proposal's experiments. The proposal: D. A. Mertens Velasquez, "
+                                     "'Topic Proposal: An Empirical Study of Relaxed Activation Identity's Effects "
+                                     "on First-Order Optimization' (thesis topic proposal, undated).")
     parser.add_argument("--version", action="version", version=f"minirai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -35,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="runs", help="output folder for PNGs and summary.json (default runs/)")
     rep.add_argument("--device", choices=backend.DEVICES, default=None,
                      help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
-    rep.add_argument("--quiet", action="store_true", help="no progress bars")
+    rep.add_argument("--quiet", action="store_true", help="no progress lines")
     rep.add_argument("--force", action="store_true",
                      help="reuse an --out folder that holds files: first remove what an earlier run wrote there")
     rep.add_argument("--jobs", type=positive_int, default=None,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -88,13 +89,17 @@ def build(experiment: str, seed: int, init: str = "uniform", dtype: Any = None) 
 
 
 def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
-        progress: bool | dict[str, Any] = False, record_every: int | None = None, dataset: data.Dataset | None = None,
+        progress: bool | dict[str, Any] | str = False, record_every: int | None = None,
+        dataset: data.Dataset | None = None,
         recorder: GradientRecorder | None = None, **rai_options: Any) -> RunResult:
     """Train one network of ``experiment`` with ``method`` ("bp", "bp-tuned" or "rai").
 
     A :class:`~minirai.inspect.GradientRecorder` records per-layer gradient norms; its
     first and last weight-gradient profiles are added to the run's summary.
     """
+    callback = None
+    if isinstance(progress, str):                # plain progress lines, one every 10% (see reproduce)
+        callback, progress = progress_lines(progress, iters), False
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
     dataset = dataset or data.moons()
@@ -109,7 +114,8 @@ def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int =
         trainer = RAI(model, dataset.X_train, dataset.y_train, loss, **rai_options)
         optimizer = Rprop(trainer.parameters(), lr=RPROP_LR)
         history: History = trainer.fit(optimizer, iters, X_val=dataset.X_test, y_val=dataset.y_test,
-                                       record_every=record_every, progress=progress, recorder=recorder)
+                                       record_every=record_every, progress=progress, recorder=recorder,
+                                       callback=callback)
         relaxed_loss = history.last("relaxed_loss")
         identity_gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else 0.0
     else:
@@ -117,7 +123,7 @@ def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int =
             else Rprop(model.parameters(), lr=RPROP_LR)
         history = fit(model, loss, optimizer, dataset.X_train, dataset.y_train, iters=iters,
                       X_val=dataset.X_test, y_val=dataset.y_test, record_every=record_every, progress=progress,
-                      recorder=recorder)
+                      recorder=recorder, callback=callback)
     backend.synchronize()
     seconds = time.perf_counter() - start
     train = evaluate(model, loss, dataset.X_train, dataset.y_train)
@@ -126,6 +132,22 @@ def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int =
                      relaxed_loss, train["loss"], train["accuracy"], test["accuracy"], identity_gap,
                      seed, optimizer_name, init, backend.device_name(), model, history,
                      extra=recorder.summary() if recorder is not None else {}, recorder=recorder)
+
+
+def progress_lines(name: str, iters: int) -> Callable[[int, Any], None]:
+    """A training callback that prints one plain line per 10% of ``iters`` (``[rai] 30% ...``).
+
+    Plain lines, not progress bars: the runs of ``reproduce`` train side by side in several
+    processes, whose bars would overwrite each other, and a log file gets no escape codes."""
+    start = time.perf_counter()
+    every = max(1, iters // 10)
+
+    def report(step: int, _: Any) -> None:
+        if step % every == 0 or step == iters:
+            seconds = time.perf_counter() - start
+            print(f"[{name}] {100 * step // iters:3d}%  step {step}/{iters}  {seconds:6.1f} s  "
+                  f"{step / max(seconds, 1e-9):6.1f} it/s", flush=True)
+    return report
 
 
 def methods_for(experiment: str, choice: str) -> list[str]:
@@ -137,17 +159,24 @@ def methods_for(experiment: str, choice: str) -> list[str]:
 
 
 def format_table(results: list[RunResult]) -> str:
-    """The summary as a plain-text table (relaxed and chained loss side by side)."""
+    """The summary as a plain-text table (relaxed and chained loss side by side), with a legend."""
     def num(v: float | None, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
-    head = (f"{'experiment':<10} {'method':<9} {'iters':>6} {'seconds':>8} {'it/s':>7} {'relaxed':>10} "
-            f"{'chained':>10} {'train acc':>9} {'test acc':>9} {'id gap':>10}")
+    head = (f"{'experiment':<10} {'method':<9} {'iters':>6} {'seconds':>8} {'it/s':>7} {'relaxed loss':>12} "
+            f"{'chained loss':>12} {'train acc':>9} {'test acc':>9} {'identity gap':>12}")
     rows = [head, "-" * len(head)]
     for r in results:
         rows.append(f"{r.experiment:<10} {r.method:<9} {r.iters:>6} {r.seconds:>8.1f} {r.it_per_s:>7.1f} "
-                    f"{num(r.relaxed_loss, '10.3e')} {r.chained_loss:>10.4g} {r.train_acc:>9.3f} "
-                    f"{r.test_acc:>9.3f} {num(r.identity_gap, '10.3e')}")
+                    f"{num(r.relaxed_loss, '.3e'):>12} {r.chained_loss:>12.4g} {r.train_acc:>9.3f} "
+                    f"{r.test_acc:>9.3f} {num(r.identity_gap, '.3e'):>12}")
+    rows.append(textwrap.fill(LEGEND, width=len(head)))
     return "\n".join(rows)
+
+
+LEGEND = ("relaxed loss: what RAI's optimizer minimises (output loss + λ · hidden losses; BP has none). "
+          "chained loss, train acc, test acc: the network as it predicts (the ordinary forward pass) on the "
+          "training points and on 1000 held-out points. identity gap: mean (o_s - Z_{s+1})² over the cuts, how "
+          "far RAI's tables are from what the previous block computes.")
 
 
 def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
@@ -174,7 +203,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
               f"{how} ...", flush=True)
     dataset = data.moons()      # made once: the workers then need not import scikit-learn
     tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
-                  out=out, progress={"desc": name, "position": k} if progress else False,
+                  out=out, progress=name if progress else False,
                   device=backend.device_name(), nice=niceness[k])
              for k, name in enumerate(names)]
     if jobs == 1:
