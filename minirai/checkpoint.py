@@ -206,6 +206,9 @@ def _describe_estimator(estimator: Any, arrays: Arrays, prefix: str) -> dict[str
                     history=_describe_history(estimator.history_, arrays, f"{prefix}history."),
                     n_features_in=int(estimator.n_features_in_), n_iter=int(estimator.n_iter_),
                     loss=float(estimator.loss_), one_target=bool(getattr(estimator, "_one_target", True)))
+        if estimator.method == "bp":            # so that partial_fit continues where the run stopped
+            meta["optimizer"] = _describe_optimizer(estimator.optimizer_, arrays, f"{prefix}optimizer.",
+                                                    {"model": estimator.model_})
         if hasattr(estimator, "classes_"):
             classes = np.asarray(estimator.classes_)
             if classes.dtype.kind == "O":
@@ -308,6 +311,9 @@ def _restore_estimator(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any
         estimator._one_target = meta["one_target"]
         if meta["class"] == "MLPClassifier":
             estimator.classes_ = _array(arrays, f"{prefix}classes", floating=False)
+        if "optimizer" in meta:
+            estimator.optimizer_ = _restore_optimizer(meta["optimizer"], arrays, f"{prefix}optimizer.",
+                                                      estimator.model_.parameters())
     return estimator
 
 

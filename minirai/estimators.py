@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -98,34 +99,42 @@ class _MLP(BaseEstimator):
             return SGD(pairs, lr=lr, momentum=0.9)
         return Rprop(pairs, lr=lr)
 
-    def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, output: str | None, loss: Any) -> None:
-        """Build the network and train it by BP or RAI; sets the fitted attributes."""
+    def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, output: str | None, loss: Any,
+               iters: int | None = None, keep: bool = False) -> None:
+        """Train by BP or RAI (a new network, or with ``keep`` the fitted one); sets the fitted attributes."""
         from .rai import RAI        # noqa: PLC0415 - rai imports train, which imports this package's neighbours
         from .train import fit     # noqa: PLC0415
         sizes = self._check_parameters()
         seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
         dtype = backend.resolve_dtype(self.dtype)
+        iters = int(self.max_iter) if iters is None else iters
         previous = backend.xp()
         module = backend.set_device(self.device)
         try:
-            model = mlp([X.shape[1], *sizes, n_outputs], self.activation, output, seed=seed, dtype=dtype)
+            if keep:
+                model, optimizer = self.model_, self.optimizer_
+            else:
+                model = mlp([X.shape[1], *sizes, n_outputs], self.activation, output, seed=seed, dtype=dtype)
             X_dev = backend.to_device(X.astype(dtype), module)
             y_dev = backend.to_device(targets, module)
             if self.method == "bp":
-                optimizer = self._optimizer(model.parameters())
-                history = fit(model, loss, optimizer, X_dev, y_dev, iters=int(self.max_iter),
-                              batch_size=self.batch_size, seed=seed, record_every=max(1, int(self.max_iter) // 20),
-                              progress=False)
+                optimizer = optimizer if keep else self._optimizer(model.parameters())
+                history = fit(model, loss, optimizer, X_dev, y_dev, iters=iters, batch_size=self.batch_size,
+                              seed=seed, record_every=max(1, iters // 20), progress=False)
                 self.loss_ = history.last("train_loss")
             else:
                 trainer = RAI(model, X_dev, y_dev, loss, cuts=self.cuts, lam=self.lam)
                 optimizer = self._optimizer(trainer.parameters())
-                history = trainer.fit(optimizer, int(self.max_iter), record_every=max(1, int(self.max_iter) // 20),
-                                      progress=False)
+                history = trainer.fit(optimizer, iters, record_every=max(1, iters // 20), progress=False)
                 self.loss_ = history.last("chained_loss")
         finally:
             backend.use_module(previous)
-        self.model_, self.history_, self.n_iter_ = model, history, int(self.max_iter)
+        self.model_, self.optimizer_, self.history_ = model, optimizer, history
+        self.n_iter_ = getattr(self, "n_iter_", 0) + iters if keep else iters
+
+    def _epoch_steps(self, n: int) -> int:
+        """Optimizer steps in one pass over n examples (one for full batch)."""
+        return 1 if self.batch_size is None else -(-n // int(self.batch_size))
 
     def _forward(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
@@ -157,11 +166,43 @@ class MLPClassifier(ClassifierMixin, _MLP):
         self.classes_, labels = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError(f"MLPClassifier needs at least 2 classes in y, got 1 class ({self.classes_[0]!r})")
-        if len(self.classes_) == 2:
-            self._train(X, labels.astype(np.float64).reshape(-1, 1), 1, "sigmoid", BCE())
-        else:
-            self._train(X, labels.astype(np.int64), len(self.classes_), None, SoftmaxCrossEntropy())
+        self.__dict__.pop("n_iter_", None)
+        self._train_labels(X, labels)
         return self
+
+    @available_if(lambda self: self.method == "bp")
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MLPClassifier":
+        """One pass over (X, y) (one step per mini-batch) from where the last fit or partial_fit left off.
+
+        ``classes`` (all the labels there will be) is needed on the first call. Only for
+        ``method="bp"``: an RAI run keeps one table row per training example, which a stream of new
+        examples does not have.
+        """
+        first = not hasattr(self, "model_")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit (all the labels y will hold)")
+            self.classes_ = np.unique(classes)
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(f"classes={list(np.unique(classes))} is not the same as on the first call to partial_fit "
+                             f"({list(self.classes_)})")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], reset=first)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if first and len(self.classes_) < 2:
+            raise ValueError(f"MLPClassifier needs at least 2 classes, got {list(self.classes_)}")
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds labels {list(unknown[:5])} that are not in classes {list(self.classes_)}")
+        labels = np.searchsorted(self.classes_, y)
+        self._train_labels(X, labels, self._epoch_steps(len(X)), keep=not first)
+        return self
+
+    def _train_labels(self, X: np.ndarray, labels: np.ndarray, iters: int | None = None, keep: bool = False) -> None:
+        if len(self.classes_) == 2:
+            self._train(X, labels.astype(np.float64).reshape(-1, 1), 1, "sigmoid", BCE(), iters, keep)
+        else:
+            self._train(X, labels.astype(np.int64), len(self.classes_), None, SoftmaxCrossEntropy(), iters, keep)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """(N, n_classes) probabilities from the chained forward pass."""
@@ -184,7 +225,25 @@ class MLPRegressor(RegressorMixin, _MLP):
         y = np.asarray(y, dtype=np.float64)
         self._one_target = y.ndim == 1
         targets = y.reshape(len(y), -1)
+        self.__dict__.pop("n_iter_", None)
         self._train(X, targets.astype(backend.resolve_dtype(self.dtype)), targets.shape[1], None, MSE())
+        return self
+
+    @available_if(lambda self: self.method == "bp")
+    def partial_fit(self, X: Any, y: Any) -> "MLPRegressor":
+        """One pass over (X, y) (one step per mini-batch) from where the last fit left off (``method="bp"``)."""
+        first = not hasattr(self, "model_")
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True,
+                             reset=first)
+        y = np.asarray(y, dtype=np.float64)
+        targets = y.reshape(len(y), -1)
+        if first:
+            self._one_target = y.ndim == 1
+        elif targets.shape[1] != self.model_.out_features:
+            raise ValueError(f"y has {targets.shape[1]} targets; this regressor was fitted with "
+                             f"{self.model_.out_features}")
+        self._train(X, targets.astype(backend.resolve_dtype(self.dtype)), targets.shape[1], None, MSE(),
+                    self._epoch_steps(len(X)), keep=not first)
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -92,3 +92,47 @@ def test_bad_parameters_are_a_clear_error_at_fit(params, message):
     X, y = np.random.default_rng(0).standard_normal((20, 2)), np.arange(20) % 2
     with pytest.raises((ValueError, TypeError), match=message):
         MLPClassifier(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("make, kwargs", [(MLPClassifier, {"classes": [0, 1, 2]}), (MLPRegressor, {})],
+                         ids=["classifier", "regressor"])
+def test_partial_fit_continues_the_run_fit_would_make(make, kwargs):
+    """k calls of partial_fit (full batch: one step each) give fit(max_iter=k)'s network, bit for bit."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0).astype(int) if make is MLPClassifier else X @ [1.0, -2.0, 0.5]
+    whole = make((8,), max_iter=5, random_state=4).fit(X, y)
+    stepwise = make((8,), max_iter=5, random_state=4)
+    for _ in range(5):
+        stepwise.partial_fit(X, y, **kwargs)
+    assert stepwise.n_iter_ == 5
+    for (a, _), (b, _) in zip(whole.model_.parameters(), stepwise.model_.parameters()):
+        np.testing.assert_array_equal(a, b)
+    assert not hasattr(make(method="rai"), "partial_fit")       # an RAI run has a table row per example
+
+
+def test_partial_fit_refuses_what_it_cannot_continue():
+    X, y = np.random.default_rng(0).standard_normal((20, 2)), np.arange(20) % 2
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        MLPClassifier().partial_fit(X, y)
+    clf = MLPClassifier(max_iter=3).partial_fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X, y + 5)
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :1], y)
+
+
+def test_a_loaded_estimator_continues_with_partial_fit_bit_for_bit(tmp_path):
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((30, 2)), rng.integers(0, 2, 30)
+    uninterrupted = MLPClassifier((8,), solver="adam", random_state=0)
+    for _ in range(6):
+        uninterrupted.partial_fit(X, y, classes=[0, 1])
+    resumed = MLPClassifier((8,), solver="adam", random_state=0)
+    for _ in range(3):
+        resumed.partial_fit(X, y, classes=[0, 1])
+    minirai.save(resumed, tmp_path / "clf.npz")
+    resumed = minirai.load(tmp_path / "clf.npz")
+    for _ in range(3):
+        resumed.partial_fit(X, y)
+    np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
