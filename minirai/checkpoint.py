@@ -39,6 +39,7 @@ from .losses import LOSSES, Loss
 from .network import Sequential
 from .optim import OPTIMIZERS, Optimizer
 from .train import History
+from .validate import check_number
 
 FORMAT = "minirai-checkpoint"
 VERSION = 1
@@ -67,8 +68,10 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
     else:
         meta = _describe(obj, arrays, "", None)
     meta.update(format=FORMAT, version=VERSION)
-    arrays[META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    arrays[META] = np.frombuffer(json.dumps(meta, default=_plain).encode(), dtype=np.uint8)
     folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ValueError(f"save: {str(path)!r} is a folder; give a file name such as {str(path / 'run.npz')!r}")
     if not folder.is_dir():
         raise ValueError(f"save: the folder {str(folder)!r} does not exist")
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
@@ -80,6 +83,15 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as the Python numbers JSON holds (a schedule or setting given as np.float32(0.5))."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    raise TypeError(f"save: a setting of type {type(value).__name__} ({value!r}) cannot be written to a checkpoint")
 
 
 def _describe(obj: Any, arrays: Arrays, prefix: str, bundle: dict[str, Any] | None) -> dict[str, Any]:
@@ -194,7 +206,7 @@ def _describe_history(history: History, arrays: Arrays, prefix: str) -> dict[str
 def _describe_estimator(estimator: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
     params = estimator.get_params()
     try:
-        json.dumps(params)
+        json.dumps(params, default=_plain)
     except TypeError:
         raise TypeError(f"save: the {type(estimator).__name__}'s parameters must be plain numbers, strings and "
                         f"lists to be saved, got {params!r}") from None
@@ -211,6 +223,8 @@ def _describe_estimator(estimator: Any, arrays: Arrays, prefix: str) -> dict[str
                                                     {"model": estimator.model_})
         if hasattr(estimator, "classes_"):
             classes = np.asarray(estimator.classes_)
+            if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
+                classes = classes.astype(str)             # strings from pandas: stored as a string array
             if classes.dtype.kind == "O":
                 raise TypeError("save: this classifier's classes are Python objects; a checkpoint holds numbers "
                                 "or strings as classes")
@@ -236,13 +250,12 @@ def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None)
                 raise ValueError(f"{path}: not a minirai checkpoint (it has no {META} entry)")
             meta = json.loads(bytes(npz[META]).decode())
             arrays = {name: npz[name] for name in names if name != META}
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: not a readable minirai checkpoint (truncated or damaged?): {error}") from None
-    except ValueError as error:
+    except Exception as error:          # whatever a damaged zip makes NumPy or zipfile raise
         if "Object arrays" in str(error) or "allow_pickle" in str(error):
             raise ValueError(f"{path}: holds an object array, which minirai never writes and will not unpickle; "
                              "refused") from None
-        raise ValueError(f"{path}: not a readable minirai checkpoint: {error}") from None
+        raise ValueError(f"{path}: not a readable minirai checkpoint (truncated or damaged?): "
+                         f"{type(error).__name__}: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a minirai checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("version") != VERSION:
@@ -263,7 +276,7 @@ def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None)
                     loaded[name] = _restore(item, arrays, f"{name}/", owner.parameters())
             return {name: loaded[name] for name in items}
         return _restore(meta, arrays, "", pairs)
-    except (KeyError, TypeError, IndexError) as error:
+    except (KeyError, TypeError, IndexError, AttributeError) as error:
         raise ValueError(f"{path}: the checkpoint's metadata is damaged ({type(error).__name__}: {error})") from None
     except ValueError as error:
         raise ValueError(f"{path}: {error}") from None
@@ -323,9 +336,11 @@ def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Se
     for i, spec in enumerate(meta["layers"]):
         kind = spec["type"]
         if kind == "Linear":
-            layer: Layer = Linear(spec["in"], spec["out"], init=spec["init"], rng=0, dtype=dtype)
+            shapes = {"W": (spec["in"], spec["out"]), "b": (spec["out"],)}
+            saved_arrays = {key: _array(arrays, f"{prefix}layer{i}.{key}", shape) for key, shape in shapes.items()}
+            layer: Layer = Linear(spec["in"], spec["out"], init=spec["init"], rng=0, dtype=dtype)  # (sizes now checked)
             for key, value in layer.params.items():
-                saved = _array(arrays, f"{prefix}layer{i}.{key}", value.shape)
+                saved = saved_arrays[key]
                 if saved.dtype != dtype:
                     raise ValueError(f"the array {prefix}layer{i}.{key} has dtype {saved.dtype}; the model's is {dtype}")
                 value[...] = backend.to_device(saved)
@@ -337,8 +352,10 @@ def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Se
             raise ValueError(f"layer {i} has an unknown type {kind!r}")
         layers.append(layer)
     model = Sequential(layers)
-    if meta["packed"]:
+    if meta["packed"] is True:
         model.pack()
+    elif meta["packed"] is not False:
+        raise ValueError(f"'packed' must be true or false, got {meta['packed']!r}")
     return model
 
 
@@ -346,8 +363,14 @@ def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
     from .rai import RAI, constant, geometric   # noqa: PLC0415
     model = _restore_sequential(meta["model"], arrays, f"{prefix}model.")
     lam_meta = meta["lam"]
-    lam = constant(lam_meta["value"]) if lam_meta["type"] == "constant" else \
-        geometric(lam_meta["start"], lam_meta["factor"], lam_meta["every"], lam_meta["maximum"])
+    if lam_meta["type"] == "constant":
+        lam: Any = check_number(lam_meta["value"], "lam", low=0)
+    elif lam_meta["type"] == "geometric":
+        lam = geometric(check_number(lam_meta["start"], "lam start"), check_number(lam_meta["factor"], "lam factor"),
+                        check_number(lam_meta["every"], "lam every", integer=True),
+                        check_number(lam_meta["maximum"], "lam maximum", none=True))
+    else:
+        raise ValueError(f"unknown λ schedule {lam_meta['type']!r}")
     X = _array(arrays, f"{prefix}X")
     y = _array(arrays, f"{prefix}y", floating=False)
     trainer = RAI(model, backend.to_device(X), backend.to_device(y), LOSSES[meta["loss"]](), cuts=meta["cuts"],
@@ -356,7 +379,7 @@ def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
         raise ValueError(f"the trainer has {len(trainer.tables)} tables; the file says {meta['tables']}")
     for k, table in enumerate(trainer.tables):
         table[...] = backend.to_device(_array(arrays, f"{prefix}table{k}", table.shape))
-    trainer.steps = int(meta["steps"])
+    trainer.steps = check_number(meta["steps"], "steps", low=0, integer=True)
     return trainer
 
 
@@ -373,7 +396,7 @@ def _restore_optimizer(meta: dict[str, Any], arrays: Arrays, prefix: str, pairs:
     for i, state in enumerate(optimizer.state):
         for key, value in state.items():
             value[...] = backend.to_device(_array(arrays, f"{prefix}state{i}.{key}", value.shape))
-    optimizer.steps = int(meta["steps"])
+    optimizer.steps = check_number(meta["steps"], "steps", low=0, integer=True)
     return optimizer
 
 

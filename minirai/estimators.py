@@ -29,6 +29,7 @@ history: chained losses, and the relaxed loss for RAI), ``n_iter_``, ``loss_``,
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -156,9 +157,24 @@ class _MLP(BaseEstimator):
         return tags
 
 
+def unchanged_on_error(method: Any) -> Any:
+    """A fit or partial_fit that fails leaves the estimator as it was (fitted attributes included)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+    return wrapper
+
+
 class MLPClassifier(ClassifierMixin, _MLP):
     """A multilayer perceptron classifier trained by BP or RAI (see the module docstring)."""
 
+    @unchanged_on_error
     def fit(self, X: Any, y: Any) -> "MLPClassifier":
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         y = column_or_1d(y, warn=True)
@@ -171,6 +187,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return self
 
     @available_if(lambda self: self.method == "bp")
+    @unchanged_on_error
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> "MLPClassifier":
         """One pass over (X, y) (one step per mini-batch) from where the last fit or partial_fit left off.
 
@@ -220,6 +237,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
 class MLPRegressor(RegressorMixin, _MLP):
     """A multilayer perceptron regressor (linear outputs, MSE) trained by BP or RAI."""
 
+    @unchanged_on_error
     def fit(self, X: Any, y: Any) -> "MLPRegressor":
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=True, y_numeric=True)
         y = np.asarray(y, dtype=np.float64)
@@ -230,6 +248,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         return self
 
     @available_if(lambda self: self.method == "bp")
+    @unchanged_on_error
     def partial_fit(self, X: Any, y: Any) -> "MLPRegressor":
         """One pass over (X, y) (one step per mini-batch) from where the last fit left off (``method="bp"``)."""
         first = not hasattr(self, "model_")

@@ -194,7 +194,6 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     from . import plot
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    started = time.time() - 1.0           # files written from here on are this run's (coarse mtimes)
     names = methods_for(experiment, method)
     jobs, niceness = plan_processes(names, default_jobs(len(names)), jobs)
     if echo:
@@ -220,8 +219,9 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
         write_gradient_figures(experiment, results, out)
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps([r.summary() for r in results], indent=2) + "\n")
-    written = sorted(p.name for p in out.iterdir() if p.is_file() and p.name != MANIFEST
-                     and p.stat().st_mtime >= started)
+    names = [f"{experiment}-{r.method}-landscape.png" for r in results] + [f"{experiment}-bp-vs-rai.png"] + \
+        [f"{experiment}-{kind}.png" for kind in GRADIENT_FIGURES] * grads + ["summary.json"]
+    written = sorted(name for name in dict.fromkeys(names) if (out / name).is_file())   # this run's files only
     (out / MANIFEST).write_text(json.dumps(written) + "\n")
     if echo:
         print(format_table(results))
@@ -230,13 +230,12 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
 
 
 MANIFEST = ".minirai-run.json"   # the files the last reproduce wrote into its folder (what --force clears)
-OUTPUT_PATTERNS = ("*-landscape.png", "*-bp-vs-rai.png", "*-grad-heatmap.png", "*-grad-profile.png",
-                   "*-loss-curves.png", "*-identity-gap.png", "summary.json")
+GRADIENT_FIGURES = ("grad-heatmap", "grad-profile", "loss-curves", "identity-gap")   # with --grads
 
 
 def prepare_output(out: str | Path, force: bool) -> Path:
     """The folder for a run's files: created if missing; refused if it holds files, unless ``force``,
-    which removes what an earlier run wrote there (its manifest's files, or minirai's file names)."""
+    which removes what an earlier run wrote there (the files its manifest lists; nothing else)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
@@ -245,8 +244,13 @@ def prepare_output(out: str | Path, force: bool) -> Path:
             raise ValueError(f"--out {str(out)!r} already holds files (an earlier run?); pass --force to replace "
                              "what an earlier run wrote there, or choose another folder")
         manifest = out / MANIFEST
-        names = json.loads(manifest.read_text()) if manifest.is_file() else \
-            sorted({p.name for pattern in OUTPUT_PATTERNS for p in out.glob(pattern)})
+        try:
+            names = json.loads(manifest.read_text()) if manifest.is_file() else []
+        except (ValueError, OSError):
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{manifest} is not a list of file names that an earlier run wrote; delete it, "
+                             "or choose another --out")
         for name in names + [MANIFEST]:
             target = out / Path(name).name
             if target.is_file():

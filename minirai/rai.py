@@ -114,7 +114,7 @@ def geometric(start: float, factor: float, every: int = 1, maximum: float | None
     """
     if start <= 0 or factor <= 0 or every < 1:
         raise ValueError("geometric schedule needs start > 0, factor > 0 and every >= 1")
-    return Geometric(start, factor, every, maximum)
+    return Geometric(float(start), float(factor), int(every), None if maximum is None else float(maximum))
 
 
 def as_schedule(lam: float | Schedule) -> Schedule:
@@ -188,7 +188,7 @@ class RAI:
                             "(grad_target); use MSE or a loss that sets grad_target")
         self.hidden_losses = [copy.deepcopy(template) for _ in self.cuts]
         self.lam = as_schedule(lam)
-        self.reinit_period = reinit_period
+        self.reinit_period = None if reinit_period is None else int(reinit_period)
         self.steps = 0
         xp = backend.array_module(self.X)
         # tables[s] is Z_{s+1}, the input of block s+1 and the target of block s's hidden loss

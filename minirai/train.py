@@ -125,7 +125,7 @@ def keeping(history: History) -> Iterator[None]:
     """Any exception that stops a training loop leaves with the history so far (``error.history``)."""
     try:
         yield
-    except Exception as error:
+    except BaseException as error:     # KeyboardInterrupt too: Ctrl-C is how most runs are stopped
         if getattr(error, "history", None) is None:
             try:
                 error.history = history        # type: ignore[attr-defined]

@@ -88,8 +88,11 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
         raise TypeError(f"{name} must be {what}{' or None' if none else ''}, got {value!r} "
                         f"({type(value).__name__})")
-    value = int(value) if integer else float(value)
-    if not np.isfinite(value):
+    try:
+        value = int(value) if integer else float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be finite, got {value!r}") from None
+    if not integer and not np.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if low is not None and (value < low or (low_open and value == low)):
         if integer and high is None and low in (0, 1) and not low_open:
@@ -102,15 +105,15 @@ def check_number(value: Any, name: str, *, low: float | None = None, high: float
 
 def check_pair_of_numbers(value: Any, name: str, **limits: Any) -> tuple[float, float]:
     """A tuple or list of two numbers, each checked as :func:`check_number` does."""
-    if not isinstance(value, (tuple, list)) or len(value) != 2:
+    if not isinstance(value, (tuple, list, np.ndarray)) or len(value) != 2 or np.ndim(value) != 1:
         raise ValueError(f"{name} must be a pair of two numbers, got {value!r}")
     return (check_number(value[0], f"{name}[0]", **limits), check_number(value[1], f"{name}[1]", **limits))
 
 
-def check_seed(seed: Any, name: str = "seed") -> int | None:
-    """A seed for NumPy's generators: None or a non-negative integer."""
-    if seed is None:
-        return None
+def check_seed(seed: Any, name: str = "seed") -> Any:
+    """A seed for NumPy's generators: None, a non-negative integer, or a ``numpy.random.Generator``."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
     return check_number(seed, name, low=0, integer=True)
 
 

@@ -337,3 +337,28 @@ def test_cli_out_folder_rules(tmp_path, capsys):
     second = sorted(p.name for p in out.iterdir())
     assert "shallow-bp-landscape.png" not in second          # the earlier run's figure is gone ...
     assert "shallow-rai-landscape.png" in second and "my-notes.txt" in second   # ... the user's file stays
+    assert cli.main(["reproduce", "shallow", "--iters", "2", "--quiet", "--method", "bp", "--out", str(out),
+                     "--force"]) == 0
+    assert (out / "my-notes.txt").read_text() == "keep me"   # never listed as a run's output, never removed
+    (out / ".minirai-run.json").write_text('{"not": "a list"}')
+    assert cli.main(["reproduce", "shallow", "--iters", "2", "--quiet", "--out", str(out), "--force"]) == 2
+    assert "is not a list of file names" in capsys.readouterr().err
+
+
+def test_ctrl_c_keeps_the_history():
+    def interrupt(step, _):
+        if step == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as caught:
+        fit(net(), BCE(), Rprop(net().parameters(), lr=0.1), X, Y, iters=5, progress=False, callback=interrupt)
+    assert list(caught.value.history["step"]) == [0, 1]
+
+
+def test_numpy_arrays_and_generators_where_numbers_and_seeds_are_expected():
+    assert Adam(pair(), betas=np.array([0.9, 0.999])).betas == (0.9, 0.999)
+    assert Rprop(pair(), etas=np.array([0.5, 1.2])).etas == (0.5, 1.2)
+    minirai.mlp([2, 3, 1], seed=np.random.default_rng(0))
+    from minirai.validate import check_number
+    assert check_number(10 ** 30, "iters", low=0, integer=True) == 10 ** 30   # a big integer is no crash
+    with pytest.raises(ValueError, match="lr must be finite"):
+        SGD(pair(), lr=10 ** 400)

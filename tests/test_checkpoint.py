@@ -198,3 +198,41 @@ def test_truncated_and_pickled_files_are_refused(tmp_path):
             np.lib.format.write_array(f, np.array([{"code": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="object array"):
         minirai.load(path)
+
+
+def test_numpy_scalar_settings_and_pandas_like_string_labels_can_be_saved(tmp_path, moons):
+    from minirai.estimators import MLPClassifier
+    trainer = RAI(minirai.mlp([2, 4, 4, 1], "tanh", "sigmoid"), moons.X_train, moons.y_train, BCE(),
+                  lam=geometric(np.float32(0.5), np.float64(2.0), every=np.int64(3)), reinit_period=np.int64(5))
+    minirai.save(trainer, tmp_path / "t.npz")
+    assert minirai.load(tmp_path / "t.npz").reinit_period == 5
+    labels = np.array(["no", "yes"] * 30, dtype=object)
+    clf = MLPClassifier((4,), max_iter=3).fit(np.random.default_rng(0).standard_normal((60, 2)), labels)
+    minirai.save(clf, tmp_path / "c.npz")
+    assert list(minirai.load(tmp_path / "c.npz").classes_) == ["no", "yes"]
+
+
+def test_random_damage_is_always_a_value_error(tmp_path):
+    """300 copies of a checkpoint with 1-3 random bytes changed: each loads the same or is a ValueError."""
+    path = tmp_path / "net.npz"
+    model = minirai.mlp([2, 4, 1], "tanh", "sigmoid")
+    minirai.save(model, path)
+    whole = bytearray(path.read_bytes())
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        damaged = bytearray(whole)
+        for _ in range(rng.integers(1, 4)):
+            damaged[rng.integers(len(damaged))] = int(rng.integers(256))
+        path.write_bytes(bytes(damaged))
+        try:
+            minirai.load(path)
+        except ValueError:
+            pass
+
+
+def test_metadata_that_promises_huge_layers_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "net.npz"
+    minirai.save(minirai.mlp([2, 4, 1], "tanh", "sigmoid"), path)
+    rewrite(path, lambda e: set_meta(e, layers=[{"type": "Linear", "in": 10 ** 6, "out": 10 ** 6, "init": "uniform"}]))
+    with pytest.raises(ValueError, match="shape"):
+        minirai.load(path)

@@ -136,3 +136,23 @@ def test_a_loaded_estimator_continues_with_partial_fit_bit_for_bit(tmp_path):
     for _ in range(3):
         resumed.partial_fit(X, y)
     np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
+
+
+def test_a_rejected_fit_leaves_the_fitted_estimator_as_it_was():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 3)), np.arange(40) % 2
+    clf = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    before = clf.predict_proba(X)
+    with_nan = np.where(X > 2, np.nan, X)
+    for bad_X, bad_y in ((X, np.zeros(40, int)), (with_nan, y)):
+        with pytest.raises(ValueError):
+            clf.fit(bad_X, bad_y)
+    clf.set_params(max_iter=0)                           # a bad parameter, found when fitting new data
+    with pytest.raises(ValueError, match="max_iter"):
+        clf.fit(X[:, :2], y)
+    clf.set_params(max_iter=5)
+    for bad_X, bad_y in ((X[:, :2], y), (with_nan, y), (X, y + 7)):      # (y + 7: labels it was not given)
+        with pytest.raises(ValueError):
+            clf.partial_fit(bad_X, bad_y)
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    assert list(clf.classes_) == [0, 1] and clf.n_features_in_ == 3 and clf.n_iter_ == 5
