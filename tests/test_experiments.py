@@ -141,7 +141,7 @@ def test_python_m_minirai_help():
     assert "reproduce" in done.stdout and "usage: minirai" in done.stdout
 
 
-def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch, capsys):
+def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch, capsys, tmp_path):
     """A run that diverges ends the command with the trainer's message (where and when), not a traceback."""
     import minirai.experiments
     from minirai.train import History, TrainingDiverged
@@ -150,7 +150,7 @@ def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch
         raise TrainingDiverged("RAI training diverged at step 7: table 3 (after layer 4) holds NaN or inf",
                                History())
     monkeypatch.setattr(minirai.experiments, "reproduce", diverge)
-    assert minirai.cli.main(["reproduce", "shallow", "--quiet"]) == 3
+    assert minirai.cli.main(["reproduce", "shallow", "--quiet", "--out", str(tmp_path / "out")]) == 3
     assert "step 7" in capsys.readouterr().err
 
 
