@@ -11,9 +11,10 @@ format name and version, the layers, the loss, the cuts, the optimizer's setting
 
 A dict saves several objects together; an optimizer in it is restored over the parameters of
 the model or trainer in the same dict that it was made for, so a run saved at step k and
-resumed (``run["trainer"].fit(run["optimizer"], ...)``) gives the numbers of an uninterrupted
-run, bit for bit on the CPU (for full-batch runs: a mini-batch ``fit`` draws its batches from
-its ``seed`` again). An optimizer saved alone is loaded with ``load(path, pairs=...)``.
+resumed (``run["trainer"].fit(run["optimizer"], ...)``, or for BP
+``fit(run["model"], loss, run["optimizer"], X, y, iters=..., seed=..., start_step=k)``, which
+skips the mini-batches the first k steps took) gives the numbers of an uninterrupted run, bit
+for bit on the CPU. An optimizer saved alone is loaded with ``load(path, pairs=...)``.
 
 What can be saved: the built-in layers, losses and optimizers, λ as a number or a
 :func:`minirai.rai.constant` / :func:`minirai.rai.geometric` schedule (another schedule is

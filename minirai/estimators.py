@@ -121,7 +121,8 @@ class _MLP(BaseEstimator):
             if self.method == "bp":
                 optimizer = optimizer if keep else self._optimizer(model.parameters())
                 history = fit(model, loss, optimizer, X_dev, y_dev, iters=iters, batch_size=self.batch_size,
-                              seed=seed, record_every=max(1, iters // 20), progress=False)
+                              seed=seed, record_every=max(1, iters // 20), progress=False,
+                              start_step=self.n_iter_ if keep else 0)   # partial_fit: the batch order goes on
                 self.loss_ = history.last("train_loss")
             else:
                 trainer = RAI(model, X_dev, y_dev, loss, cuts=self.cuts, lam=self.lam)

@@ -200,8 +200,12 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
         batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
         X_val: Array | None = None, y_val: Array | None = None, record_every: int = 1,
         progress: bool | dict[str, Any] = True, callback: Callable[[int, Sequential], None] | None = None,
-        recorder: GradientRecorder | None = None) -> History:
+        recorder: GradientRecorder | None = None, start_step: int = 0) -> History:
     """Train ``model`` by chained backprop for ``iters`` optimizer steps.
+
+    ``start_step`` continues a run that already took that many steps (resumed from a checkpoint
+    with its optimizer): the mini-batches of the seeded order up to it are skipped, so the run
+    sees the batches an uninterrupted one would, and the history counts steps from there.
 
     ``batch_size=None`` is full batch; otherwise each epoch visits a fresh permutation of
     the examples (seeded by ``seed``). At step 0 (before training), every ``record_every``
@@ -217,6 +221,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     batch_size = check_number(batch_size, "fit: batch_size", low=1, integer=True, none=True)
     record_every = check_number(record_every, "fit: record_every", low=1, integer=True)
     seed = check_seed(seed, "fit: seed")
+    start_step = check_number(start_step, "fit: start_step", low=0, integer=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"fit: callback must be a function (step, model), got {type(callback).__name__}")
     X, y = prepare_data(model, loss, X, y)
@@ -225,6 +230,8 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     history = History()
     rng = np.random.default_rng(seed)
     batch_iter = batches(X.shape[0], batch_size, shuffle, rng)
+    for _ in range(start_step):        # the batches the earlier part of the run took
+        next(batch_iter)
     bar = _progress(iters, progress)
 
     def record(step: int, batch_loss: float | None) -> None:
@@ -238,24 +245,24 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if v is not None}, refresh=False)
 
     model.train()
-    record(0, None)
+    record(start_step, None)
     try:
         with TrainingLoop() as loop, keeping(history):
-            _fit_steps(model, loss, optimizer, X, y, iters, batch_iter, record_every, record, bar, history,
-                       callback, recorder, loop)
+            _fit_steps(model, loss, optimizer, X, y, range(start_step + 1, start_step + iters + 1), batch_iter,
+                       record_every, record, bar, history, callback, recorder, loop)
     finally:
         if bar is not None:
             bar.close()
     return history
 
 
-def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, iters: int,
+def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, steps: range,
                batch_iter: Any, record_every: int, record: Callable[[int, float | None], None], bar: Any,
                history: History, callback: Callable[[int, Sequential], None] | None,
                recorder: GradientRecorder | None, loop: TrainingLoop) -> None:
     xp = backend.array_module(X)
     chain = loop.chain(model)          # the model itself on the textbook path
-    for step in range(1, iters + 1):
+    for step in steps:
         index = next(batch_iter)
         Xb, yb = (X, y) if index is None else (X[xp.asarray(index)], y[xp.asarray(index)])
         with loop.arithmetic():
@@ -269,7 +276,7 @@ def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y:
             loop.step(optimizer)
         if callback is not None:
             callback(step, model)
-        if step % record_every == 0 or step == iters:
+        if step % record_every == 0 or step == steps[-1]:
             record(step, batch_loss)
         if bar is not None:
             bar.update(1)

@@ -236,3 +236,26 @@ def test_metadata_that_promises_huge_layers_is_refused_before_allocating(tmp_pat
     rewrite(path, lambda e: set_meta(e, layers=[{"type": "Linear", "in": 10 ** 6, "out": 10 ** 6, "init": "uniform"}]))
     with pytest.raises(ValueError, match="shape"):
         minirai.load(path)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mini_batch_bp_resumed_with_start_step_is_bit_exact(tmp_path, moons, dtype):
+    """Batches of 7 (a partial last one): 4 steps, save, load, 6 more from start_step=4 = 10 steps."""
+    X = moons.X_train.astype(dtype)
+
+    def start():
+        model = minirai.mlp([2, 12, 12, 1], "tanh", "sigmoid", seed=2, dtype=dtype)
+        return model, Adam(model.parameters(), lr=1e-2)
+
+    model, optimizer = start()
+    whole = fit(model, BCE(), optimizer, X, moons.y_train, iters=10, batch_size=7, seed=5, progress=False)
+    uninterrupted = [p.copy() for p, _ in model.parameters()]
+    model, optimizer = start()
+    fit(model, BCE(), optimizer, X, moons.y_train, iters=4, batch_size=7, seed=5, progress=False)
+    minirai.save({"model": model, "optimizer": optimizer}, tmp_path / "run.npz")
+    run = minirai.load(tmp_path / "run.npz")
+    rest = fit(run["model"], BCE(), run["optimizer"], X, moons.y_train, iters=6, batch_size=7, seed=5,
+               progress=False, start_step=4)
+    assert all(same_bytes(a, b) for a, (b, _) in zip(uninterrupted, run["model"].parameters()))
+    assert list(rest["step"]) == list(range(4, 11))
+    np.testing.assert_array_equal(rest["loss"][1:], whole["loss"][5:])

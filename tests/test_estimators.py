@@ -156,3 +156,15 @@ def test_a_rejected_fit_leaves_the_fitted_estimator_as_it_was():
             clf.partial_fit(bad_X, bad_y)
     np.testing.assert_array_equal(clf.predict_proba(X), before)
     assert list(clf.classes_) == [0, 1] and clf.n_features_in_ == 3 and clf.n_iter_ == 5
+
+
+def test_mini_batch_partial_fit_continues_the_batch_order_of_fit():
+    """partial_fit with batch_size 16 on 40 examples: 3 steps a call; 2 calls = fit(max_iter=6)."""
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((40, 3)), rng.integers(0, 3, 40)
+    whole = MLPClassifier((8,), batch_size=16, max_iter=6, random_state=1).fit(X, y)
+    stepwise = MLPClassifier((8,), batch_size=16, random_state=1)
+    stepwise.partial_fit(X, y, classes=[0, 1, 2])
+    stepwise.partial_fit(X, y)
+    assert stepwise.n_iter_ == 6
+    np.testing.assert_array_equal(stepwise.predict_proba(X), whole.predict_proba(X))
