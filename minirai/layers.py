@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend
+from .validate import check_number
 
 Array = Any  # a NumPy or CuPy array
 
@@ -119,14 +120,18 @@ class Linear(Layer):
         "uniform" (default)  W, b ~ U(-1/√D_in, 1/√D_in), as PyTorch's nn.Linear and the proposal
         "xavier"             W ~ U(-a, a), a = √(6/(D_in+D_out)); b = 0   (Glorot & Bengio, 2010)
         "he"                 W ~ N(0, 2/D_in); b = 0                        (He et al., 2015)
+        "orthogonal"         W = gain · Q, Q with orthonormal rows or columns (Saxe et al., 2014);
+                             b = -input_mean · Σ_rows W, which centres the pre-activation when the
+                             inputs average ``input_mean`` (0.5 after a sigmoid at 0)
     Weights are drawn on the host from ``rng`` (a seed or ``numpy.random.Generator``) and then
     moved to the active backend, so one seed gives the same network on CPU and GPU.
     """
 
-    INITS = ("uniform", "xavier", "he")
+    INITS = ("uniform", "xavier", "he", "orthogonal")
 
     def __init__(self, in_features: int, out_features: int, *, init: str = "uniform",
-                 rng: int | np.random.Generator | None = None, dtype: Any = None) -> None:
+                 rng: int | np.random.Generator | None = None, dtype: Any = None,
+                 gain: float = 1.0, input_mean: float = 0.0) -> None:
         super().__init__()
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
@@ -134,8 +139,11 @@ class Linear(Layer):
         if init not in self.INITS:
             raise ValueError(f"Linear init must be one of {self.INITS}, got {init!r}")
         self.in_features, self.out_features, self.init = int(in_features), int(out_features), init
+        gain = check_number(gain, "Linear gain", low=0, low_open=True)
+        input_mean = check_number(input_mean, "Linear input_mean")
         dtype = backend.resolve_dtype(dtype)
-        W, b = initial_weights(self.in_features, self.out_features, init, np.random.default_rng(rng))
+        W, b = initial_weights(self.in_features, self.out_features, init, np.random.default_rng(rng),
+                               gain=gain, input_mean=input_mean)
         xp = backend.xp()
         self.params = {"W": backend.to_device(W.astype(dtype)), "b": backend.to_device(b.astype(dtype))}
         self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
@@ -158,9 +166,11 @@ class Linear(Layer):
         return f"{self.in_features}->{self.out_features}"
 
 
-def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generator
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Host (NumPy, float64) weights ``W (fan_in, fan_out)`` and bias ``b (fan_out,)``."""
+def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generator, *,
+                    gain: float = 1.0, input_mean: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Host (NumPy, float64) weights ``W (fan_in, fan_out)`` and bias ``b (fan_out,)``.
+
+    ``gain`` and ``input_mean`` are used by ``"orthogonal"`` only."""
     if init == "uniform":
         bound = 1.0 / np.sqrt(fan_in)
         return (rng.uniform(-bound, bound, size=(fan_in, fan_out)),
@@ -170,6 +180,12 @@ def initial_weights(fan_in: int, fan_out: int, init: str, rng: np.random.Generat
         return rng.uniform(-bound, bound, size=(fan_in, fan_out)), np.zeros(fan_out)
     if init == "he":
         return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out)), np.zeros(fan_out)
+    if init == "orthogonal":
+        # QR of a Gaussian matrix, signs fixed by R's diagonal: a uniformly random orthogonal Q
+        Q, R = np.linalg.qr(rng.normal(size=(max(fan_in, fan_out), min(fan_in, fan_out))))
+        Q = Q * np.sign(np.diag(R))
+        W = gain * (Q if fan_in >= fan_out else Q.T)
+        return W, -input_mean * W.sum(axis=0)
     raise ValueError(f"unknown init {init!r}")
 
 

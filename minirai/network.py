@@ -173,6 +173,14 @@ def check_widths(layers: Sequence[Layer]) -> None:
             width, source = layer.out_features, i
 
 
+#: per activation: the critical gain of an orthogonal Linear reading it (1 / its slope at 0), and
+#: its value at 0 (the mean input that the bias cancels); see ``mlp(init="orthogonal")``
+CRITICAL: dict[str, tuple[float, float]] = {
+    "sigmoid": (4.0, 0.5), "tanh": (1.0, 0.0), "relu": (float(np.sqrt(2.0)), 0.0),
+    "leaky_relu": (float(np.sqrt(2.0)), 0.0), "identity": (1.0, 0.0),
+}
+
+
 def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str | None = "sigmoid", *,
         init: str = "uniform", seed: int | None = 0, dtype: Any = None, packed: bool = True) -> Sequential:
     """A multilayer perceptron: Linear layers of ``sizes``, ``activation`` between them.
@@ -182,6 +190,15 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
     their weights from one generator seeded with ``seed``. With ``packed`` (the default)
     the parameters are views of one flat array from the start (see :meth:`Sequential.pack`),
     which the fast path updates in one sweep; the numbers are the same either way.
+
+    ``init="orthogonal"`` is the critical orthogonal initialisation (Saxe et al., 2014; Pennington,
+    Schoenholz & Ganguli, 2017): every Linear after the first gets ``gain`` = 1/slope of the
+    activation it reads (:data:`CRITICAL`: 4 after a sigmoid, 1 after tanh, √2 after ReLU) and
+    a bias that centres its pre-activation, so each layer's Jacobian starts close to orthogonal
+    and gradients neither vanish nor explode with depth. (A sigmoid is a shifted, halved tanh:
+    σ(x) = ½ + ½ tanh(x/2); with gain 4 and the bias -½ Σ W, a sigmoid net starts exactly as a
+    tanh net with orthogonal weights of gain 1, the critical point.) The first Linear reads the
+    raw inputs: gain 1, bias 0.
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
         raise TypeError(f"mlp: sizes must be a list of layer widths such as [2, 16, 1], got {sizes!r}")
@@ -196,7 +213,8 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype))
+        gain, input_mean = CRITICAL[activation] if init == "orthogonal" and i > 0 and activation else (1.0, 0.0)
+        layers.append(Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype, gain=gain, input_mean=input_mean))
         last = i == len(sizes) - 2
         name = output_activation if last else activation
         if name is not None:

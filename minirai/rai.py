@@ -135,7 +135,69 @@ def as_schedule(lam: float | Schedule) -> Schedule:
 
 
 # -- the trainer -------------------------------------------------------------------------------
-class RAI:
+class RelaxedFit:
+    """The training loop of the relaxed objective, shared by :class:`RAI` and
+    :class:`~minirai.minibatch.MiniBatchRAI`: both provide ``step``, ``metrics``,
+    ``forget_fast_path``, ``steps``, ``cuts``, ``model`` and ``loss``."""
+
+    def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
+            record_every: int = 100, progress: bool | dict[str, Any] = True,
+            callback: Callable[[int, "RAI"], None] | None = None,
+            recorder: GradientRecorder | None = None) -> "RAIHistory":
+        """Train for ``iters`` steps, recording every ``record_every`` steps (and at 0 and the end).
+
+        A NaN or inf stops training with :class:`TrainingDiverged`, whose message names the
+        quantity, the cut and the step; its ``history`` keeps what was recorded before.
+        A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
+        """
+        check_instance(optimizer, Optimizer, "RAI.fit: optimizer",
+                       "for example minirai.Rprop(trainer.parameters(), lr=0.1)")
+        iters = check_number(iters, "RAI.fit: iters", low=0, integer=True)
+        record_every = check_number(record_every, "RAI.fit: record_every", low=1, integer=True)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"RAI.fit: callback must be a function (step, trainer), got {type(callback).__name__}")
+        if X_val is not None:
+            X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
+        history = RAIHistory(len(self.cuts))
+        bar = _progress(iters, progress)
+
+        def record() -> None:
+            values = self.metrics(X_val, y_val)
+            history.record_rai(self.steps, values)
+            if bar is not None:
+                bar.set_postfix(relaxed=f"{values['relaxed_loss']:.3g}", chained=f"{values['chained_loss']:.3g}",
+                                acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
+                                refresh=False)
+
+        self.forget_fast_path()      # built afresh at the first step: the blocks or hidden losses may have changed
+        with TrainingLoop() as loop, keeping(history):
+            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
+        if bar is not None:
+            bar.close()
+        return history
+
+    def _fit_loop(self, optimizer: Optimizer, iters: int, record_every: int, record: Callable[[], None],
+                  bar: Any, history: "RAIHistory", callback: Callable[[int, "RAI"], None] | None,
+                  recorder: GradientRecorder | None, loop: TrainingLoop) -> None:
+        record()
+        for i in range(iters):
+            try:
+                self.step(optimizer, recorder, loop=loop)
+            except FloatingPointError as error:
+                if bar is not None:
+                    bar.close()
+                raise TrainingDiverged(f"RAI training diverged at step {self.steps + 1}: {error}; the history "
+                                       f"up to step {self.steps} is kept in the exception", history) from None
+            if callback is not None:
+                callback(self.steps, self)
+            if self.steps % record_every == 0 or i == iters - 1:
+                record()
+            if bar is not None:
+                bar.update(1)
+
+
+
+class RAI(RelaxedFit):
     """The relaxed objective of ``model`` on a training set, and its training loop.
 
     Parameters
@@ -205,6 +267,10 @@ class RAI:
         self.packed_tables = pack([Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]) \
             if self.tables else None
         self._fast: FastRAI | None = None        # the fast path's state, made by the first fast step
+
+    def forget_fast_path(self) -> None:
+        """Drop the fast path's state; the next fast step builds it from the blocks as they are."""
+        self._fast = None
 
     @property
     def stacks(self) -> list[StackedGroup]:
@@ -357,62 +423,6 @@ class RAI:
             held_out = evaluate(self.model, self.loss, X_val, y_val)
             values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
         return values
-
-    def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
-            record_every: int = 100, progress: bool | dict[str, Any] = True,
-            callback: Callable[[int, "RAI"], None] | None = None,
-            recorder: GradientRecorder | None = None) -> "RAIHistory":
-        """Train for ``iters`` steps, recording every ``record_every`` steps (and at 0 and the end).
-
-        A NaN or inf stops training with :class:`TrainingDiverged`, whose message names the
-        quantity, the cut and the step; its ``history`` keeps what was recorded before.
-        A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
-        """
-        check_instance(optimizer, Optimizer, "RAI.fit: optimizer",
-                       "for example minirai.Rprop(trainer.parameters(), lr=0.1)")
-        iters = check_number(iters, "RAI.fit: iters", low=0, integer=True)
-        record_every = check_number(record_every, "RAI.fit: record_every", low=1, integer=True)
-        if callback is not None and not callable(callback):
-            raise TypeError(f"RAI.fit: callback must be a function (step, trainer), got {type(callback).__name__}")
-        if X_val is not None:
-            X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
-        history = RAIHistory(len(self.cuts))
-        bar = _progress(iters, progress)
-
-        def record() -> None:
-            values = self.metrics(X_val, y_val)
-            history.record_rai(self.steps, values)
-            if bar is not None:
-                bar.set_postfix(relaxed=f"{values['relaxed_loss']:.3g}", chained=f"{values['chained_loss']:.3g}",
-                                acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
-                                refresh=False)
-
-        self._fast = None            # built afresh at the first step: the blocks or hidden losses may have changed
-        with TrainingLoop() as loop, keeping(history):
-            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
-        if bar is not None:
-            bar.close()
-        return history
-
-    def _fit_loop(self, optimizer: Optimizer, iters: int, record_every: int, record: Callable[[], None],
-                  bar: Any, history: "RAIHistory", callback: Callable[[int, "RAI"], None] | None,
-                  recorder: GradientRecorder | None, loop: TrainingLoop) -> None:
-        record()
-        for i in range(iters):
-            try:
-                self.step(optimizer, recorder, loop=loop)
-            except FloatingPointError as error:
-                if bar is not None:
-                    bar.close()
-                raise TrainingDiverged(f"RAI training diverged at step {self.steps + 1}: {error}; the history "
-                                       f"up to step {self.steps} is kept in the exception", history) from None
-            if callback is not None:
-                callback(self.steps, self)
-            if self.steps % record_every == 0 or i == iters - 1:
-                record()
-            if bar is not None:
-                bar.update(1)
-
 
 class RAIHistory(History):
     """A :class:`History` that also keeps per-cut arrays (steps x cuts)."""

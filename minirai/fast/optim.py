@@ -68,8 +68,13 @@ def step(optimizer: Optimizer) -> None:
         optimizer.step()
         return
     optimizer.steps += 1
+    update_runs(optimizer, optimizer.runs)
+
+
+def update_runs(optimizer: Optimizer, runs: list[Run]) -> None:
+    """Apply a built-in optimizer's rule to ``runs`` (some of ``optimizer.runs``) at its current step."""
     fused_update = FAST_UPDATES[type(optimizer)]
-    for _, params, grads, state in optimizer.runs:
+    for _, params, grads, state in runs:
         if fused_update is not None and kernels.ready(params, grads, *state.values()):
             fused_update(optimizer, params.reshape(-1), grads.reshape(-1),
                          {k: v.reshape(-1) for k, v in state.items()})

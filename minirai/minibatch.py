@@ -1,0 +1,251 @@
+r"""RAI on mini-batches, two ways: persistent tables, or per-batch auxiliaries.
+
+Full-batch RAI (:class:`~minirai.rai.RAI`) keeps one table row per training example and
+updates every row at every step. On mini-batches a step sees B of the N examples:
+
+* ``tables="persistent"`` keeps the N-row tables (as in ParMAC, Carreira-Perpiñán & Alizadeh,
+  2016). A step gathers the batch's rows, runs the relaxed objective on them, updates the
+  weights and *only those rows*, and scatters them back. The optimizer's state is kept per
+  row, and so is its step count (Adam's bias correction and SGD's first momentum step count
+  each row's own updates): a row outside the batch, and its state, stay bit-identical. With
+  one batch of all N rows this is full-batch RAI, bit for bit.
+  Memory: each table row is ``D`` numbers (the width at its cut), so the tables hold
+  N × (number of cuts) × width numbers, plus as many for their gradients and one or two
+  times as many for the optimizer's state (Rprop and Adam keep two numbers per entry).
+* ``tables="per-batch"`` keeps no table between batches (online alternating minimisation,
+  Choromanska et al., 2019; predictive-coding trainers): a batch's auxiliaries are set by a
+  chained forward pass of the batch, optimised with the weights for ``inner_steps`` steps
+  (their optimizer state starting afresh), then dropped. Memory: B rows only.
+  At a forward pass every hidden loss is 0, and so is its gradient: at the first inner step
+  only the last block learns, and the error reaches one block further back per inner step
+  (as the last table moves, the hidden loss before it opens, and so on). So the default
+  ``inner_steps`` is the number of blocks; with fewer, the first blocks never learn.
+
+Either way the batch's relaxed loss is full-batch RAI's objective on B rows (the losses are
+means over the batch), and the network predicts with the ordinary chained forward pass. The
+optimizer is any minirai optimizer made on :meth:`MiniBatchRAI.parameters`, as for ``RAI``;
+the weights take one update per step.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import backend
+from .fast import optim as fast_optim
+from .fast.stacking import FastRAI
+from .inspect import GradientRecorder
+from .losses import Loss
+from .network import Sequential
+from .optim import Optimizer
+from .rai import RAI, RelaxedFit, Schedule, as_schedule, cut_positions
+from .train import TrainingLoop, evaluate, prepare_data
+from .validate import check_instance, check_number, check_seed
+
+Array = Any
+TABLES = ("persistent", "per-batch")
+
+
+def batch_rows(n: int, batch_size: int, shuffle: bool, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Row indices (sorted within a batch), one epoch after another; each epoch a fresh permutation.
+
+    A batch's rows are sorted, so a batch of all rows is ``0 .. n-1`` in order (and sums over
+    the batch run in the order full-batch training runs them)."""
+    while True:
+        order = rng.permutation(n) if shuffle and batch_size < n else np.arange(n)
+        for start in range(0, n, batch_size):
+            yield np.sort(order[start:start + batch_size])
+
+
+class MiniBatchRAI(RelaxedFit):
+    """RAI trained on mini-batches of ``batch_size`` examples (see the module's docstring).
+
+    Parameters are those of :class:`~minirai.rai.RAI` (``cuts``, ``hidden_loss``, ``lam``), and:
+
+    batch_size : examples per step (the last batch of an epoch may be smaller).
+    tables : ``"persistent"`` (one row per example, kept) or ``"per-batch"`` (set by a forward
+        pass of each batch, optimised ``inner_steps`` steps, dropped).
+    inner_steps : steps per batch with ``tables="per-batch"``; default (None): the number of
+        blocks, so that the output's error reaches the first block. Persistent tables: 1.
+    shuffle, seed : each epoch visits a fresh permutation of the examples, seeded.
+
+    ``tables`` / ``grad_tables`` hold the rows the optimizer updates: N rows (persistent) or
+    ``batch_size`` rows (per-batch). ``row_steps`` counts each row's updates. ``objective``
+    is the last batch's :class:`~minirai.rai.RAI`: step into its ``forward``/``backward``
+    to see a batch's gradients.
+    """
+
+    def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *, batch_size: int,
+                 tables: str = "persistent", inner_steps: int | None = None, shuffle: bool = True, seed: int = 0,
+                 cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
+                 lam: float | Schedule = 1.0) -> None:
+        check_instance(model, Sequential, "MiniBatchRAI: model", "build one with minirai.mlp(...)")
+        check_instance(loss, Loss, "MiniBatchRAI: loss", "for example minirai.BCE()")
+        batch_size = check_number(batch_size, "MiniBatchRAI: batch_size", low=1, integer=True)
+        if tables not in TABLES:
+            raise ValueError(f"MiniBatchRAI: tables must be one of {TABLES}, got {tables!r}")
+        inner_steps = check_number(inner_steps, "MiniBatchRAI: inner_steps", low=1, integer=True, none=True)
+        if tables == "persistent" and inner_steps not in (None, 1):
+            raise ValueError(f"MiniBatchRAI: inner_steps is for tables='per-batch'; persistent tables take "
+                             f"one step per batch, got inner_steps={inner_steps}")
+        self.seed = check_seed(seed, "MiniBatchRAI: seed")
+        self.model, self.loss = model, loss
+        self.X, self.y = prepare_data(model, loss, X, y)
+        self._labels = y                                  # as given (each batch's RAI prepares its own)
+        n = int(self.X.shape[0])
+        self.cuts = cut_positions(model, cuts)
+        if inner_steps is None:
+            inner_steps = len(self.cuts) + 1 if tables == "per-batch" else 1
+        self.batch_size, self.mode, self.inner_steps, self.shuffle = min(batch_size, n), tables, inner_steps, shuffle
+        self._options = dict(cuts=self.cuts, hidden_loss=hidden_loss, lam=lam)
+        self.lam = as_schedule(lam)
+        # the rows the optimizer updates: the full trainer's N-row tables, or batch_size scratch rows
+        self.store = RAI(model, self.X if tables == "persistent" else self.X[:self.batch_size].copy(),
+                         y if tables == "persistent" else y[:self.batch_size], loss, **self._options)
+        self.tables, self.grad_tables = self.store.tables, self.store.grad_tables
+        self.row_steps = np.zeros(self.store.X.shape[0], dtype=np.int64)
+        self.steps = 0
+        self._order = batch_rows(n, self.batch_size, shuffle, np.random.default_rng(self.seed))
+        self._objectives: dict[int, RAI] = {}             # one RAI per batch size met
+        self._fast: dict[int, FastRAI] = {}
+        self.rows: np.ndarray | None = None               # the examples of the current batch
+        self.objective: RAI | None = None
+
+    # -- what the optimizer updates ------------------------------------------------------------
+    def parameters(self) -> list[tuple[Array, Array]]:
+        """Weights, then the tables (N rows, or ``batch_size`` rows per-batch), with their gradients."""
+        return self.model.parameters() + list(zip(self.tables, self.grad_tables))
+
+    def forget_fast_path(self) -> None:
+        self._fast = {}
+
+    def batch_objective(self, size: int) -> RAI:
+        """The relaxed objective on ``size`` rows: an RAI whose X, y and tables are buffers that
+        each step fills with the batch's rows."""
+        if size not in self._objectives:
+            objective = RAI(self.model, self.X[:size].copy(), self._labels[:size], self.loss, **self._options)
+            objective.y = objective.y.copy()            # its own buffer, never a view of the labels given
+            self._objectives[size] = objective
+        return self._objectives[size]
+
+    # -- one step --------------------------------------------------------------------------------
+    def step(self, optimizer: Optimizer, recorder: GradientRecorder | None = None, *,
+             loop: TrainingLoop | None = None) -> float:
+        """One update of the weights and of the batch's table rows; returns the batch's relaxed loss."""
+        check_instance(optimizer, Optimizer, "MiniBatchRAI.step: optimizer", "minirai.Adam(trainer.parameters())")
+        pairs = self.parameters()
+        if len(optimizer.pairs) != len(pairs) or any(p is not q for (p, _), (q, _) in zip(optimizer.pairs, pairs)):
+            raise ValueError("MiniBatchRAI: the optimizer must be made on trainer.parameters() (weights, then "
+                             "tables), for example minirai.Adam(trainer.parameters(), lr=1e-3)")
+        loop = loop or TrainingLoop(fast=False, flush=False)
+        xp = backend.array_module(self.X)
+        if self.mode == "persistent" or self.steps % self.inner_steps == 0:
+            self.rows = next(self._order)
+            self.objective = self.batch_objective(len(self.rows))
+            examples = xp.asarray(self.rows)
+            self.objective.X[...] = self.X[examples]
+            self.objective.y[...] = self.y[examples]
+            if self.mode == "per-batch":                  # fresh auxiliaries and fresh state for them
+                self._start_batch(optimizer, len(self.rows))
+        objective = self.objective
+        stored = self.rows if self.mode == "persistent" else np.arange(len(self.rows))
+        index = xp.asarray(stored)
+        for table, rows in zip(objective.tables, self.tables):
+            table[...] = rows[index]
+        objective.steps = self.steps
+        if not loop.fast:
+            self._fast = {}
+        elif len(stored) not in self._fast or self._fast[len(stored)].hooked():
+            self._fast[len(stored)] = FastRAI(objective)
+        runner = self._fast.get(len(stored)) or objective
+        with loop.arithmetic():
+            value = backend.to_float(runner.forward())
+            if not np.isfinite(value):
+                raise FloatingPointError(f"{objective.locate_nonfinite()} on the batch of step {self.steps + 1}")
+            runner.backward()
+            for grad, batch_grad in zip(self.grad_tables, objective.grad_tables):
+                grad[index] = batch_grad
+            if recorder is not None and recorder.wants(self.steps + 1):
+                recorder.capture(self.steps + 1, self.model, objective)
+            self.update(optimizer, stored, loop)
+        self.steps += 1
+        return value
+
+    def _start_batch(self, optimizer: Optimizer, size: int) -> None:
+        """Per-batch mode: tables from a chained forward pass of the batch, their state reset."""
+        objective = self.objective
+        objective.reinitialize_tables()
+        n_weights = len(self.model.parameters())
+        for k, (table, value) in enumerate(zip(self.tables, objective.tables)):
+            table[:size] = value
+            state = optimizer.state[n_weights + k]
+            for key, initial in optimizer.init_state(table[:size]).items():
+                state[key][:size] = initial
+        self.row_steps[:size] = 0
+
+    def update(self, optimizer: Optimizer, rows: np.ndarray, loop: TrainingLoop) -> None:
+        """The optimizer's rule on the weights (step ``self.steps + 1``) and on the table ``rows``,
+        each row at its own step count; no other row, and no other row's state, is touched."""
+        pairs = optimizer.pairs
+        n_weights = len(self.model.parameters())
+        optimizer.steps = self.steps + 1
+        weight_runs = [run for run in optimizer.runs if max(run[0]) < n_weights]
+        covered = {i for run in weight_runs for i in run[0]}
+        if loop.fast and weight_runs:
+            fast_optim.update_runs(optimizer, weight_runs)
+        for i in range(n_weights):
+            if not (loop.fast and i in covered):
+                optimizer.update(*optimizer.pairs[i], optimizer.state[i])
+        counts = self.row_steps[rows]
+        for count in np.unique(counts):                  # rows at the same step count update together
+            chosen = rows[counts == count]
+            optimizer.steps = int(count) + 1
+            index = backend.array_module(self.X).asarray(chosen)
+            for i in range(n_weights, len(pairs)):
+                self.update_rows(optimizer, i, index)
+        self.row_steps[rows] += 1
+        optimizer.steps = self.steps + 1
+
+    @staticmethod
+    def update_rows(optimizer: Optimizer, i: int, index: Array) -> None:
+        """``optimizer.update`` on rows ``index`` of pair ``i`` and of its state (gather, update, scatter)."""
+        param, grad = optimizer.pairs[i]
+        state = optimizer.state[i]
+        rows, rows_state = param[index], {key: value[index] for key, value in state.items()}
+        optimizer.update(rows, grad[index], rows_state)
+        param[index] = rows
+        for key, value in rows_state.items():
+            state[key][index] = value
+
+    # -- what a run reports ------------------------------------------------------------------------
+    def metrics(self, X_val: Array | None = None, y_val: Array | None = None) -> dict[str, Any]:
+        """Chained loss and accuracy on all N examples; the relaxed loss, hidden losses and identity
+        gaps of all N rows (persistent tables) or of the current batch (per-batch)."""
+        if self.mode == "persistent":
+            self.store.steps = self.steps
+            return self.store.metrics(X_val, y_val)
+        objective = self.objective or self.store
+        if objective is not self.store:
+            size = len(self.rows)
+            index = backend.array_module(self.X).asarray(np.arange(size))
+            for table, rows in zip(objective.tables, self.tables):
+                table[...] = rows[index]
+        objective.steps = self.steps
+        values = objective.metrics()
+        chained = evaluate(self.model, self.loss, self.X, self.y)
+        values.update(chained_loss=chained["loss"], chained_acc=chained["accuracy"])
+        if X_val is not None:
+            held_out = evaluate(self.model, self.loss, X_val, y_val)
+            values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
+        return values
+
+    @property
+    def epochs(self) -> float:
+        """Passes over the training set so far (each batch counted once, per-batch mode included)."""
+        batches = self.steps if self.mode == "persistent" else -(-self.steps // self.inner_steps)
+        return batches * self.batch_size / int(self.X.shape[0])
+
+    def __repr__(self) -> str:
+        return (f"MiniBatchRAI({self.mode} tables, batch_size={self.batch_size}, {len(self.cuts)} cuts, "
+                f"{int(self.X.shape[0])} examples, steps={self.steps})")
