@@ -3,6 +3,7 @@
     minirai reproduce shallow|deep [--method bp|rai|both] [--iters N] [--seed S]
                                    [--out DIR] [--force] [--device cpu|gpu|auto] [--quiet] [--grads]
                                    [--jobs N]
+    minirai study STUDY.toml --out DIR [--jobs N] [--backend loky|threading|multiprocessing|dask|ray]
     minirai info
 
 ``python -m minirai`` is the same program.
@@ -46,6 +47,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--grads", action="store_true",
                      help="record per-layer gradient norms; write gradient heatmap/profile, loss and gap figures")
 
+    study = commands.add_parser("study", help="run a declarative sweep (STUDY.toml) and write its report; "
+                                "started again with the same --out, it runs only what is missing")
+    study.add_argument("file", help="the study file (see studies/ for examples)")
+    study.add_argument("--out", required=True, help="folder for results.jsonl, predictions/, report.md, figures")
+    study.add_argument("--jobs", type=positive_int, default=None,
+                       help="runs at once (default: one per core on the CPU, 1 on a GPU)")
+    study.add_argument("--backend", default="loky", help="joblib backend: loky (default, processes), threading, "
+                       "multiprocessing, dask or ray (a cluster: see docs/study.md)")
+    study.add_argument("--device", choices=backend.DEVICES, default=None,
+                       help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+
     commands.add_parser("info", help="print the version, device and BLAS threads")
     return parser
 
@@ -74,6 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend.set_device(args.device)
         if args.command == "info":
             return info()
+        if args.command == "study":
+            from .study import run_study
+            run_study(args.file, args.out, jobs=args.jobs, backend_name=args.backend, progress=not args.quiet)
+            return 0
         from .experiments import prepare_output, reproduce
         out = prepare_output(args.out, args.force)
         reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=out,

@@ -105,7 +105,32 @@ def digits(test_fraction: float = 0.25, random_state: int = 42, dtype: Any = Non
     return Dataset(*_to_backend(X_train, y_train, dtype), *_to_backend(X_test, y_test, dtype), "digits")
 
 
-DATASETS = {"moons": moons, "circles": circles, "classification": classification, "digits": digits}
+def mnist1d(n_samples: int = 5000, random_state: int = 42, dtype: Any = None) -> Dataset:
+    """MNIST-1D (Greydanus, 2020): 10 classes of 40-sample 1-D signals, generated locally.
+
+    ``mnist1d.data.make_dataset`` draws the signals from the package's ten templates (nothing is
+    downloaded) and holds out 20% (its own seeded split). ``n_samples`` (a multiple of 10; the
+    package's default 5000 gives 4000 training and 1000 held-out signals) and ``random_state``
+    set its arguments; NumPy's global random state, which the package seeds, is restored after.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+    _check_sizes("mnist1d", n_samples, 1)
+    if n_samples < 20 or n_samples % 10:
+        raise ValueError(f"mnist1d: n_samples must be a multiple of 10 (one tenth per class), at least 20, "
+                         f"got {n_samples}")
+    args = get_dataset_args()
+    args.num_samples, args.seed = int(n_samples), int(random_state)
+    saved = np.random.get_state()
+    try:
+        made = make_dataset(args)
+    finally:
+        np.random.set_state(saved)
+    return Dataset(*_to_backend(made["x"], made["y"], dtype), *_to_backend(made["x_test"], made["y_test"], dtype),
+                   "mnist1d")
+
+
+DATASETS = {"moons": moons, "circles": circles, "classification": classification, "digits": digits,
+            "mnist1d": mnist1d}
 
 
 def load(name: str, **kwargs: Any) -> Dataset:

@@ -13,10 +13,11 @@ Parameters (names as in ``sklearn.neural_network``):
 * ``hidden_layer_sizes``: widths of the hidden layers.
 * ``activation``: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"`` or ``"identity"``.
 * ``method``: ``"bp"`` (chained backprop, :func:`minirai.train.fit`) or ``"rai"``
-  (:class:`minirai.rai.RAI`, full batch, with ``cuts`` and ``lam``). Predictions are always the
+  (:class:`minirai.rai.RAI` with ``cuts`` and ``lam``; with a ``batch_size``, persistent tables
+  updated by mini-batch, :class:`minirai.minibatch.MiniBatchRAI`). Predictions are always the
   chained forward pass.
 * ``solver``: ``"adam"``, ``"sgd"`` (momentum 0.9) or ``"rprop"``; ``learning_rate_init`` its lr.
-* ``max_iter``: optimizer steps. ``batch_size``: mini-batch size for BP (``None``: full batch).
+* ``max_iter``: optimizer steps. ``batch_size``: mini-batch size (``None``: full batch).
 * ``random_state``: seeds the initial weights and the batches. ``device``: ``"cpu"``, ``"gpu"``
   or ``"auto"``, the device the network trains on (predictions come back as NumPy arrays).
 
@@ -103,7 +104,8 @@ class _MLP(BaseEstimator):
     def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, output: str | None, loss: Any,
                iters: int | None = None, keep: bool = False) -> None:
         """Train by BP or RAI (a new network, or with ``keep`` the fitted one); sets the fitted attributes."""
-        from .rai import RAI        # noqa: PLC0415 - rai imports train, which imports this package's neighbours
+        from .minibatch import MiniBatchRAI   # noqa: PLC0415 - these import train, which imports this package's
+        from .rai import RAI                  # noqa: PLC0415   neighbours
         from .train import fit     # noqa: PLC0415
         sizes = self._check_parameters()
         seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
@@ -125,7 +127,11 @@ class _MLP(BaseEstimator):
                               start_step=self.n_iter_ if keep else 0)   # partial_fit: the batch order goes on
                 self.loss_ = history.last("train_loss")
             else:
-                trainer = RAI(model, X_dev, y_dev, loss, cuts=self.cuts, lam=self.lam)
+                if self.batch_size is None:
+                    trainer = RAI(model, X_dev, y_dev, loss, cuts=self.cuts, lam=self.lam)
+                else:                   # persistent tables, updated by mini-batch (minirai.minibatch)
+                    trainer = MiniBatchRAI(model, X_dev, y_dev, loss, batch_size=int(self.batch_size), seed=seed,
+                                           cuts=self.cuts, lam=self.lam)
                 optimizer = self._optimizer(trainer.parameters())
                 history = trainer.fit(optimizer, iters, record_every=max(1, iters // 20), progress=False)
                 self.loss_ = history.last("chained_loss")

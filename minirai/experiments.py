@@ -27,13 +27,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import backend, data
+from . import backend, data, methods
 from .inspect import GradientRecorder
-from .losses import BCE
+from .methods import RPROP_LR, TUNED_LR
 from .network import Sequential, mlp
-from .optim import Adam, Rprop
-from .rai import RAI
-from .train import History, evaluate, fit
+from .train import History, evaluate
 
 EXPERIMENTS = {
     "shallow": {"sizes": [2, 42, 100, 100, 42, 1], "activation": "relu"},
@@ -42,8 +40,6 @@ EXPERIMENTS = {
 METHODS = ("bp", "bp-tuned", "rai")
 DEFAULT_SEED = 3          # the seed of the network's initial weights (see docs/results.md)
 DEFAULT_ITERS = 10_000
-RPROP_LR = 0.1            # the proposal's optimizer: Rprop, lr 0.1, full batch
-TUNED_LR = 1e-3           # the tuned BP baseline: Xavier init + Adam with this learning rate
 LOWER_PRIORITY = 5        # niceness of the BP runs while they share the cores with RAI (see reproduce)
 
 TITLES = {"bp": "MLP Classifier Landscape (BP)", "bp-tuned": "MLP Classifier Landscape (tuned BP: Xavier + Adam)",
@@ -102,35 +98,22 @@ def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int =
         callback, progress = progress_lines(progress, iters), False
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {experiment!r}; choose from {sorted(EXPERIMENTS)}")
     dataset = dataset or data.moons()
-    record_every = record_every or max(1, iters // 100)
-    init, optimizer_name = ("xavier", f"Adam(lr={TUNED_LR})") if method == "bp-tuned" \
-        else ("uniform", f"Rprop(lr={RPROP_LR})")
-    model = build(experiment, seed, init)
-    loss = BCE()
+    spec = EXPERIMENTS[experiment]
     start = time.perf_counter()
-    relaxed_loss = identity_gap = None
-    if method == "rai":
-        trainer = RAI(model, dataset.X_train, dataset.y_train, loss, **rai_options)
-        optimizer = Rprop(trainer.parameters(), lr=RPROP_LR)
-        history: History = trainer.fit(optimizer, iters, X_val=dataset.X_test, y_val=dataset.y_test,
-                                       record_every=record_every, progress=progress, recorder=recorder,
-                                       callback=callback)
-        relaxed_loss = history.last("relaxed_loss")
-        identity_gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else 0.0
-    else:
-        optimizer = Adam(model.parameters(), lr=TUNED_LR) if method == "bp-tuned" \
-            else Rprop(model.parameters(), lr=RPROP_LR)
-        history = fit(model, loss, optimizer, dataset.X_train, dataset.y_train, iters=iters,
-                      X_val=dataset.X_test, y_val=dataset.y_test, record_every=record_every, progress=progress,
-                      recorder=recorder, callback=callback)
+    trained = methods.train(method, dataset, spec["sizes"][1:-1], spec["activation"], seed=seed, iters=iters,
+                            record_every=record_every, progress=progress, callback=callback, recorder=recorder,
+                            rai_options=rai_options)
     backend.synchronize()
     seconds = time.perf_counter() - start
+    model, loss = trained.model, trained.loss
     train = evaluate(model, loss, dataset.X_train, dataset.y_train)
     test = evaluate(model, loss, dataset.X_test, dataset.y_test)
     return RunResult(experiment, method, iters, round(seconds, 3), round(iters / max(seconds, 1e-9), 2),
-                     relaxed_loss, train["loss"], train["accuracy"], test["accuracy"], identity_gap,
-                     seed, optimizer_name, init, backend.device_name(), model, history,
+                     trained.relaxed_loss, train["loss"], train["accuracy"], test["accuracy"], trained.identity_gap,
+                     seed, trained.optimizer, trained.init, backend.device_name(), model, trained.history,
                      extra=recorder.summary() if recorder is not None else {}, recorder=recorder)
 
 

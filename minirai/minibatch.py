@@ -86,9 +86,6 @@ class MiniBatchRAI(RelaxedFit):
         if tables not in TABLES:
             raise ValueError(f"MiniBatchRAI: tables must be one of {TABLES}, got {tables!r}")
         inner_steps = check_number(inner_steps, "MiniBatchRAI: inner_steps", low=1, integer=True, none=True)
-        if tables == "persistent" and inner_steps not in (None, 1):
-            raise ValueError(f"MiniBatchRAI: inner_steps is for tables='per-batch'; persistent tables take "
-                             f"one step per batch, got inner_steps={inner_steps}")
         self.seed = check_seed(seed, "MiniBatchRAI: seed")
         self.model, self.loss = model, loss
         self.X, self.y = prepare_data(model, loss, X, y)
@@ -140,7 +137,7 @@ class MiniBatchRAI(RelaxedFit):
                              "tables), for example minirai.Adam(trainer.parameters(), lr=1e-3)")
         loop = loop or TrainingLoop(fast=False, flush=False)
         xp = backend.array_module(self.X)
-        if self.mode == "persistent" or self.steps % self.inner_steps == 0:
+        if self.steps % self.inner_steps == 0:
             self.rows = next(self._order)
             self.objective = self.batch_objective(len(self.rows))
             examples = xp.asarray(self.rows)
@@ -243,7 +240,7 @@ class MiniBatchRAI(RelaxedFit):
     @property
     def epochs(self) -> float:
         """Passes over the training set so far (each batch counted once, per-batch mode included)."""
-        batches = self.steps if self.mode == "persistent" else -(-self.steps // self.inner_steps)
+        batches = -(-self.steps // self.inner_steps)
         return batches * self.batch_size / int(self.X.shape[0])
 
     def __repr__(self) -> str:

@@ -336,3 +336,55 @@ def _finish(ax: Axes, empty: str = "nothing recorded") -> None:
     ax.grid(True, which="major", alpha=0.3)
     if any(not line.get_label().startswith("_") for line in ax.lines):
         ax.legend(fontsize="small")
+
+
+def study_accuracy(rows: Sequence[Mapping[str, Any]]) -> Figure:
+    """A study's held-out accuracy (mean ± std over seeds): one panel per dataset, one group of bars
+    per depth, one bar per method (rows as :func:`minirai.report.summarise` makes them)."""
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    groups = max(len({r["depth"] for r in rows if r["dataset"] == d}) for d in datasets)
+    fig = Figure(figsize=(len(datasets) * (2.5 + 0.35 * len(methods) * groups), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    width = 0.8 / len(methods)
+    for ax, dataset in zip(axes, datasets):
+        depths = sorted({r["depth"] for r in rows if r["dataset"] == dataset})
+        for k, method in enumerate(methods):
+            found = {r["depth"]: r["test_acc"] for r in rows if r["dataset"] == dataset and r["method"] == method}
+            xs = [i + (k - (len(methods) - 1) / 2) * width for i, d in enumerate(depths) if d in found]
+            means = [found[d][0] for d in depths if d in found]
+            stds = [found[d][1] for d in depths if d in found]
+            ax.bar(xs, means, width, yerr=stds, capsize=2, label=method, color=f"C{k}")
+        ax.set_xticks(range(len(depths)), [f"{d} hidden" for d in depths])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("held-out accuracy")
+        ax.set_title(dataset)
+        ax.grid(axis="y", alpha=0.3)
+    axes[-1].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def study_boundaries(maps: Mapping[str, np.ndarray], points: np.ndarray, X: Array, y: Array,
+                     title: str = "") -> Figure:
+    """Boundary variability across seeds on a 2-D set: per method, the fraction of seeds that
+    predict class 1 at each grid point (0 or 1: all seeds agree; ½: they split), on a fixed
+    0–1 scale with the training points on top.
+
+    ``maps[method]`` is (seeds, n²) predicted classes on ``points`` (n², 2), an n x n grid as
+    :func:`minirai.study.grid_points` makes it.
+    """
+    n = int(round(np.sqrt(len(points))))
+    xx, yy = points[:, 0].reshape(n, n), points[:, 1].reshape(n, n)
+    X_np, labels = backend.to_numpy(X), backend.to_numpy(y).reshape(-1)
+    fig = Figure(figsize=(3.6 * len(maps) + 1, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    mesh = None
+    for ax, (method, predictions) in zip(axes, maps.items()):
+        share = np.asarray(predictions, dtype=np.float64).mean(axis=0).reshape(n, n)
+        mesh = ax.pcolormesh(xx, yy, share, cmap="coolwarm", vmin=0, vmax=1, shading="nearest")
+        ax.scatter(X_np[:, 0], X_np[:, 1], c=labels, cmap="coolwarm", vmin=0, vmax=1, edgecolors="k", s=14)
+        ax.set(xlabel="x₁", ylabel="x₂", title=f"{method} ({len(predictions)} seeds)")
+    fig.colorbar(mesh, ax=list(axes), label="share of seeds predicting class 1")
+    if title:
+        fig.suptitle(title)
+    return fig

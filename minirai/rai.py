@@ -24,6 +24,7 @@ network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -52,6 +53,9 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
       as the proposal's code does (a Linear that is the very last layer gets no cut);
     * ``"activation"``: after every activation layer except the last (the paper's eq. 2-4);
     * a list of positions ``p`` (cut between ``layers[p-1]`` and ``layers[p]``);
+    * ``"linear[a:b]"`` / ``"activation[a:b]"``: a Python slice of those positions, e.g.
+      ``"linear[3:]"`` leaves the first three Linear layers chained (one deeper first block),
+      ``"linear[:-1]"`` leaves the output loss on the real output of the last Linear;
     * ``None`` or ``[]``: no cut, which is chained backprop.
     """
     n = len(model.layers)
@@ -62,9 +66,13 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
                         f"({type(cuts).__name__}); one cut after layer 1 is cuts=[2]")
     if isinstance(cuts, str):
         kinds = {"linear": Linear, "activation": Activation}
-        if cuts not in kinds:
-            raise ValueError(f"cuts must be 'linear', 'activation' or a list of positions, got {cuts!r}")
-        return [i + 1 for i, layer in enumerate(model.layers) if isinstance(layer, kinds[cuts]) and i + 1 < n]
+        match = re.fullmatch(r"(linear|activation)(?:\[(-?\d*):(-?\d*)\])?", cuts.replace(" ", ""))
+        if match is None:
+            raise ValueError(f"cuts must be 'linear', 'activation', one of them with a slice such as "
+                             f"'linear[3:]', or a list of positions, got {cuts!r}")
+        kind, start, stop = match.groups()
+        every = [i + 1 for i, layer in enumerate(model.layers) if isinstance(layer, kinds[kind]) and i + 1 < n]
+        return every[slice(int(start) if start else None, int(stop) if stop else None)]
     for p in cuts:
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)):
             raise ValueError(f"cut positions must be integers, got {p!r}")

@@ -168,3 +168,14 @@ def test_mini_batch_partial_fit_continues_the_batch_order_of_fit():
     stepwise.partial_fit(X, y)
     assert stepwise.n_iter_ == 6
     np.testing.assert_array_equal(stepwise.predict_proba(X), whole.predict_proba(X))
+
+
+def test_rai_with_a_batch_size_trains_persistent_tables_by_mini_batch():
+    from sklearn.model_selection import train_test_split
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X / 16, y, random_state=0)
+    clf = MLPClassifier((32,), "tanh", method="rai", batch_size=64, max_iter=300, random_state=0).fit(X_train, y_train)
+    assert clf.score(X_test, y_test) >= 0.85
+    assert not hasattr(clf, "partial_fit")      # tables belong to one training set
+    assert "relaxed_loss" in clf.history_.keys()
+    assert isinstance(clf.optimizer_.pairs[-1][0], np.ndarray) and clf.optimizer_.pairs[-1][0].shape[0] == len(X_train)

@@ -137,8 +137,8 @@ def test_bad_arguments_are_named(moons):
         MiniBatchRAI(small(), X, y, BCE(), batch_size=0)
     with pytest.raises(ValueError, match="tables must be one of"):
         MiniBatchRAI(small(), X, y, BCE(), batch_size=10, tables="rows")
-    with pytest.raises(ValueError, match="inner_steps is for tables='per-batch'"):
-        MiniBatchRAI(small(), X, y, BCE(), batch_size=10, inner_steps=2)
+    with pytest.raises(ValueError, match="inner_steps must be a positive integer"):
+        MiniBatchRAI(small(), X, y, BCE(), batch_size=10, inner_steps=0)
     with pytest.raises(ValueError, match="seed"):
         MiniBatchRAI(small(), X, y, BCE(), batch_size=10, seed=-1)
     trainer = MiniBatchRAI(small(), X, y, BCE(), batch_size=10)

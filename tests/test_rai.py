@@ -85,7 +85,9 @@ def test_explicit_positions_are_sorted_and_none_or_empty_mean_no_cut():
     ([6], r"cut position 6 is outside 1\.\.5"),
     ([-1], r"cut position -1 is outside 1\.\.5"),
     ([2, 2], r"cut positions repeat: \[2, 2\]"),
-    ("linears", r"cuts must be 'linear', 'activation' or a list of positions, got 'linears'"),
+    ("linears", r"cuts must be 'linear', 'activation', one of them with a slice such as 'linear\[3:\]', or a "
+                r"list of positions, got 'linears'"),
+    ("linear[1]", r"one of them with a slice such as 'linear\[3:\]'.*got 'linear\[1\]'"),
 ])
 def test_bad_cut_positions_are_clear_value_errors(cuts, message):
     """Positions 0 or len(layers), repeats and unknown strings raise ValueError naming the problem."""
@@ -743,3 +745,13 @@ def test_stacked_and_per_block_paths_agree_in_float32():
     (a, la), (b, lb) = run_both_paths(make, steps=3, lr=0.01)
     assert la == lb and a.tables[0].dtype == np.float32
     assert_same_trainers(a, b)
+
+
+def test_cut_slices_select_from_the_linear_or_activation_cuts():
+    model = mlp([2, 4, 4, 4, 1], "sigmoid", "sigmoid", seed=0)
+    every = cut_positions(model, "linear")
+    assert every == [1, 3, 5, 7]
+    assert cut_positions(model, "linear[1:]") == every[1:]
+    assert cut_positions(model, "linear[:-1]") == every[:-1]
+    assert cut_positions(model, "linear[1:-1]") == [3, 5]
+    assert cut_positions(model, "activation[2:]") == cut_positions(model, "activation")[2:]

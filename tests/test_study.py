@@ -1,0 +1,154 @@
+"""``minirai study``: study files, runs, resuming after a kill, the report; the methods by name."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minirai import data
+from minirai.cli import main
+from minirai.methods import METHODS, RAI_TUNED, train
+from minirai.report import disagreement
+from minirai.study import load_study, run_study
+
+TINY = """
+[study]
+name = "tiny"
+datasets = ["moons"]
+depths = [2]
+width = 8
+activation = "tanh"
+methods = ["bp-tuned", "rai"]
+seeds = [0, 1, 2]
+iters = {iters}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "study.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_trains_and_reports(method):
+    moons = data.moons(n_samples=60)
+    trained = train(method, moons, [8, 8], "tanh", seed=0, iters=30, batch_size=20)
+    assert trained.method == method and trained.init == METHODS[method].init
+    assert len(trained.history) >= 2
+    if method.startswith("rai"):
+        assert trained.relaxed_loss is not None and trained.identity_gap is not None
+    else:
+        assert trained.relaxed_loss is None and trained.identity_gap is None
+
+
+def test_multiclass_datasets_get_softmax_cross_entropy():
+    trained = train("bp-tuned", data.digits(), [16], "relu", seed=0, iters=5)
+    assert type(trained.loss).__name__ == "SoftmaxCrossEntropy"
+    assert trained.model.out_features == 10
+
+
+def test_rai_tuned_is_rai_with_its_cuts():
+    assert RAI_TUNED == {"cuts": "linear[3:]"}
+
+
+def test_a_study_writes_results_predictions_and_report(tmp_path, capsys):
+    study = write(tmp_path, TINY.format(iters=40))
+    out = tmp_path / "out"
+    results = run_study(study, out, jobs=1, backend_name="threading")
+    assert len(results) == 6
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in lines) == sorted(r["id"] for r in results)
+    needed = {"dataset", "depth", "width", "activation", "method", "seed", "batch_size", "iters", "seconds",
+              "relaxed_loss", "chained_loss", "train_acc", "test_acc", "identity_gap", "device"}
+    assert all(needed <= set(r) for r in lines)
+    assert all(r["relaxed_loss"] is None for r in lines if r["method"] == "bp-tuned")
+    assert all(np.load(out / "predictions" / f"{r['id']}.npy").shape == (10000,) for r in lines)
+    report = (out / "report.md").read_text()
+    assert "| moons | 2 | rai | 3 |" in report and "boundary variability" in report
+    assert (out / "accuracy.png").stat().st_size > 0
+    capsys.readouterr()
+    again = run_study(study, out, jobs=1, backend_name="threading")
+    assert "6 runs: 6 done before, 0 to run" in capsys.readouterr().out
+    assert again == results
+
+
+def test_a_killed_study_runs_only_what_is_missing(tmp_path):
+    study = write(tmp_path, TINY.format(iters=400))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "minirai", "study", str(study), "--out", str(out), "--jobs", "1"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             env={**os.environ, "MPLBACKEND": "Agg"})
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not results.is_file() or len(results.read_text().splitlines()) < 2):
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = [json.loads(line)["id"] for line in results.read_text().splitlines() if line.endswith("}")]
+    assert 2 <= len(before) < 6, "the study must be killed midway"
+    second = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"})
+    assert second.returncode == 0, second.stderr
+    assert f"6 runs: {len(before)} done before, {6 - len(before)} to run" in second.stdout
+    ids = [json.loads(line)["id"] for line in results.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 6
+    assert ids[:len(before)] == before          # the runs done before the kill were not run again
+
+
+def test_a_line_cut_short_by_a_kill_is_dropped_and_rerun(tmp_path):
+    study = write(tmp_path, TINY.format(iters=20))
+    out = tmp_path / "out"
+    run_study(study, out, jobs=1, backend_name="threading", echo=False)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    (out / "results.jsonl").write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:30])
+    results = run_study(study, out, jobs=1, backend_name="threading", echo=False)
+    ids = [json.loads(line)["id"] for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == len(results) == 6
+
+
+BAD_STUDIES = [
+    ("[other]\nname = 'x'", "needs a \\[study\\] table"),
+    ("[study]\nname = 'x'", "\\[study\\] needs \\['datasets'"),
+    (TINY.format(iters=10).replace('"tanh"', '"swish"'), "activation must be one of"),
+    (TINY.format(iters=10).replace('"rai"]', '"rai", "magic"]'), "methods: unknown 'magic'"),
+    (TINY.format(iters=10).replace('["moons"]', '["imagenet"]'), "datasets: unknown 'imagenet'"),
+    (TINY.format(iters=10).replace("[2]", "[0]"), "depths must be >= 1, got 0"),
+    (TINY.format(iters=10).replace("[0, 1, 2]", "[0, 0]"), "seeds repeats an entry"),
+    (TINY.format(iters=10).replace("[0, 1, 2]", "[]"), "seeds is empty"),
+    (TINY.format(iters=10).replace("iters = 10", "iters = 0"), "iters must be a positive integer, got 0"),
+    (TINY.format(iters=10).replace("iters = 10", "iters = 2.5"), "iters must be an int, got 2.5"),
+    (TINY.format(iters=10).replace("width = 8", "width = true"), "width must be an int, got True"),
+    (TINY.format(iters=10) + "lr = 0.1\n", "unknown key\\(s\\) \\['lr'\\]"),
+    (TINY.format(iters=10) + "[data.digits]\nn = 3\n", "\\[data.digits\\] is for a dataset the study does not use"),
+    ("[study\nname=", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text,message", BAD_STUDIES)
+def test_bad_study_files_are_clear_value_errors(tmp_path, text, message):
+    with pytest.raises(ValueError, match=message):
+        load_study(write(tmp_path, text))
+
+
+def test_the_cli_refuses_a_bad_study_and_a_foreign_out_folder(tmp_path, capsys):
+    assert main(["study", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o")]) == 2
+    assert "cannot be read" in capsys.readouterr().err
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    study = write(tmp_path, TINY.format(iters=10))
+    assert main(["study", str(study), "--out", str(foreign)]) == 2
+    assert "not a study's" in capsys.readouterr().err
+    assert main(["study", str(study), "--out", str(tmp_path / "o2"), "--backend", "spark"]) == 2
+    assert "--backend must be one of" in capsys.readouterr().err
+
+
+def test_disagreement_is_the_mean_pairwise_fraction():
+    a, b, c = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), np.array([1, 1, 1, 1])
+    assert disagreement([a, b, c]) == pytest.approx((0.25 + 0.5 + 0.25) / 3)
+    assert disagreement([a]) is None
