@@ -64,7 +64,8 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
             if not isinstance(name, str) or not name or "/" in name:
                 raise ValueError(f"save: the names of a dict of objects must be non-empty strings without '/', "
                                  f"got {name!r}")
-        items = {name: _describe(value, arrays, f"{name}/", obj) for name, value in obj.items()}
+        items = {name: _describe_shared(value, obj) or _describe(value, arrays, f"{name}/", obj)
+                 for name, value in obj.items()}
         meta: dict[str, Any] = {"kind": "bundle", "items": items}
     else:
         meta = _describe(obj, arrays, "", None)
@@ -84,6 +85,16 @@ def save(obj: Any, path: str | os.PathLike) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _describe_shared(obj: Any, bundle: dict[str, Any]) -> dict[str, Any] | None:
+    """A model that an RAI trainer of the same bundle trains is saved once, as that trainer's model."""
+    from .rai import RAI   # noqa: PLC0415
+    if isinstance(obj, Sequential):
+        for name, other in bundle.items():
+            if isinstance(other, RAI) and other.model is obj:
+                return {"kind": "model-of", "of": name}
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -109,6 +120,9 @@ def _describe(obj: Any, arrays: Arrays, prefix: str, bundle: dict[str, Any] | No
     from .estimators import _MLP   # noqa: PLC0415 - scikit-learn is imported only for estimators
     if isinstance(obj, _MLP):
         return _describe_estimator(obj, arrays, prefix)
+    if type(obj).__name__ == "MiniBatchRAI":
+        raise TypeError("save: a MiniBatchRAI cannot be saved (its batch order is not kept); save its model "
+                        "(trainer.model), its optimizer or its history instead")
     raise TypeError(f"save: cannot save a {type(obj).__name__}; expected a Sequential, an RAI trainer, an "
                     "optimizer, a History, or a dict of them")
 
@@ -132,7 +146,8 @@ def _describe_sequential(model: Sequential, arrays: Arrays, prefix: str) -> dict
                             f"(Linear, {', '.join(sorted(c.__name__ for c in ACTIVATIONS.values()))})")
         for key, value in layer.params.items():
             arrays[f"{prefix}layer{i}.{key}"] = _host(value)
-    return {"kind": "sequential", "layers": layers, "dtype": str(model.dtype), "packed": model.packed is not None}
+    return {"kind": "sequential", "layers": layers, "dtype": str(model.dtype), "packed": model.packed is not None,
+            "training": model.training}
 
 
 def _loss_name(loss: Loss, what: str) -> str:
@@ -267,8 +282,14 @@ def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None)
             loaded: dict[str, Any] = {}
             items = meta["items"]
             for name, item in items.items():   # optimizers last: they attach to a loaded model or trainer
-                if item["kind"] != "optimizer":
+                if item["kind"] not in ("optimizer", "model-of"):
                     loaded[name] = _restore(item, arrays, f"{name}/", None)
+            for name, item in items.items():   # a model saved as its trainer's: the trainer's model itself
+                if item["kind"] == "model-of":
+                    if items.get(item["of"], {}).get("kind") != "rai":
+                        raise ValueError(f"the model {name!r} is saved as the model of {item['of']!r}, which is not "
+                                         "an RAI trainer in the file")
+                    loaded[name] = loaded[item["of"]].model
             for name, item in items.items():
                 if item["kind"] == "optimizer":
                     owner = loaded.get(item.get("over"))
@@ -357,6 +378,11 @@ def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Se
         model.pack()
     elif meta["packed"] is not False:
         raise ValueError(f"'packed' must be true or false, got {meta['packed']!r}")
+    training = meta.get("training", True)          # (files written before the flag was saved: training)
+    if training is False:
+        model.eval()
+    elif training is not True:
+        raise ValueError(f"'training' must be true or false, got {training!r}")
     return model
 
 

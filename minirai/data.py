@@ -8,6 +8,7 @@ stratified split holds out a fraction of the examples.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,6 +106,9 @@ def digits(test_fraction: float = 0.25, random_state: int = 42, dtype: Any = Non
     return Dataset(*_to_backend(X_train, y_train, dtype), *_to_backend(X_test, y_test, dtype), "digits")
 
 
+_GLOBAL_RANDOM_STATE = threading.Lock()
+
+
 def mnist1d(n_samples: int = 5000, random_state: int = 42, dtype: Any = None) -> Dataset:
     """MNIST-1D (Greydanus, 2020): 10 classes of 40-sample 1-D signals, generated locally.
 
@@ -120,11 +124,12 @@ def mnist1d(n_samples: int = 5000, random_state: int = 42, dtype: Any = None) ->
                          f"got {n_samples}")
     args = get_dataset_args()
     args.num_samples, args.seed = int(n_samples), int(random_state)
-    saved = np.random.get_state()
-    try:
-        made = make_dataset(args)
-    finally:
-        np.random.set_state(saved)
+    with _GLOBAL_RANDOM_STATE:         # (threads making datasets at once would share it)
+        saved = np.random.get_state()
+        try:
+            made = make_dataset(args)
+        finally:
+            np.random.set_state(saved)
     return Dataset(*_to_backend(made["x"], made["y"], dtype), *_to_backend(made["x_test"], made["y_test"], dtype),
                    "mnist1d")
 

@@ -9,8 +9,9 @@
 ``rai``            the proposal's RAI: default init, a cut after every Linear, tables from one forward
                    pass, MSE hidden loss, λ = 1, Rprop lr 0.1, full batch
 ``rai-tuned``      RAI with the options that close the relaxation gap best (see :data:`RAI_TUNED`)
-``rai-minibatch``  RAI with persistent tables on mini-batches (:class:`~minirai.minibatch.MiniBatchRAI`)
-``rai-online``     RAI with per-batch auxiliaries (:class:`~minirai.minibatch.MiniBatchRAI`)
+``rai-minibatch``  RAI with persistent tables on mini-batches (:class:`~minirai.minibatch.MiniBatchRAI`),
+                   critical orthogonal init, Adam lr ``MINIBATCH_LR``, cuts ``"linear[3:]"``
+``rai-online``     the same with per-batch auxiliaries
 =================  ===================================================================================
 
 A network for a dataset is ``n_features -> hidden... -> output`` with ``activation`` between
@@ -40,6 +41,12 @@ ORTHOGONAL_LR = 1e-4      # bp-orthogonal: critical orthogonal init + Adam with 
 MINIBATCH_LR = 1e-2       # rai-minibatch and rai-online: Adam with this learning rate
 DEFAULT_BATCH_SIZE = 32
 
+#: the options of ``rai-minibatch`` and ``rai-online`` (as rai-tuned's cuts)
+MINIBATCH_OPTIONS: dict[str, Any] = {"cuts": "linear[3:]"}
+
+#: the options of ``rai-tuned`` (see docs/study.md for what was tried and measured)
+RAI_TUNED: dict[str, Any] = {"cuts": "linear[3:]"}
+
 
 @dataclass(frozen=True)
 class Method:
@@ -56,8 +63,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("bp-orthogonal", "orthogonal", f"Adam(lr={ORTHOGONAL_LR})", "BP, critical orthogonal init and Adam"),
     Method("rai", "uniform", f"Rprop(lr={RPROP_LR})", "the proposal's RAI"),
     Method("rai-tuned", "uniform", f"Rprop(lr={RPROP_LR})", "RAI closing the relaxation gap"),
-    Method("rai-minibatch", "uniform", f"Adam(lr={MINIBATCH_LR})", "RAI, persistent tables, mini-batches"),
-    Method("rai-online", "uniform", f"Adam(lr={MINIBATCH_LR})", "RAI, per-batch auxiliaries"),
+    Method("rai-minibatch", "orthogonal", f"Adam(lr={MINIBATCH_LR})", "RAI, persistent tables, mini-batches"),
+    Method("rai-online", "orthogonal", f"Adam(lr={MINIBATCH_LR})", "RAI, per-batch auxiliaries"),
 )}
 
 
@@ -120,10 +127,3 @@ def train(method: str, dataset: Dataset, hidden: Sequence[int], activation: str,
     history = trainer.fit(optimizer, iters, **options)
     gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else 0.0
     return Trained(method, model, loss, history, history.last("relaxed_loss"), gap, spec.optimizer, spec.init)
-
-
-#: the options of ``rai-minibatch`` and ``rai-online`` (as rai-tuned's cuts)
-MINIBATCH_OPTIONS: dict[str, Any] = {"cuts": "linear[3:]"}
-
-#: the options of ``rai-tuned`` (see docs/study.md for what was tried and measured)
-RAI_TUNED: dict[str, Any] = {"cuts": "linear[3:]"}

@@ -23,8 +23,11 @@ updates every row at every step. On mini-batches a step sees B of the N examples
 
 Either way the batch's relaxed loss is full-batch RAI's objective on B rows (the losses are
 means over the batch), and the network predicts with the ordinary chained forward pass. The
-optimizer is any minirai optimizer made on :meth:`MiniBatchRAI.parameters`, as for ``RAI``;
-the weights take one update per step.
+optimizer is made on :meth:`MiniBatchRAI.parameters`, as for ``RAI``; the weights take one
+update per step. Its ``update`` rule is applied to gathered rows, so it must be elementwise
+(one entry's update depends on that entry alone), as SGD's, Adam's and Rprop's are; the step
+counts are the optimizer's own (a new optimizer starts every row at step 1). ``grad_tables``
+rows outside the current batch keep the gradient of the last batch they were in.
 """
 from __future__ import annotations
 
@@ -66,8 +69,8 @@ class MiniBatchRAI(RelaxedFit):
     batch_size : examples per step (the last batch of an epoch may be smaller).
     tables : ``"persistent"`` (one row per example, kept) or ``"per-batch"`` (set by a forward
         pass of each batch, optimised ``inner_steps`` steps, dropped).
-    inner_steps : steps per batch with ``tables="per-batch"``; default (None): the number of
-        blocks, so that the output's error reaches the first block. Persistent tables: 1.
+    inner_steps : steps on each batch before the next. Default (None): 1 for persistent tables;
+        for per-batch tables the number of blocks, so that the output's error reaches the first block.
     shuffle, seed : each epoch visits a fresh permutation of the examples, seeded.
 
     ``tables`` / ``grad_tables`` hold the rows the optimizer updates: N rows (persistent) or
@@ -101,8 +104,10 @@ class MiniBatchRAI(RelaxedFit):
         self.store = RAI(model, self.X if tables == "persistent" else self.X[:self.batch_size].copy(),
                          y if tables == "persistent" else y[:self.batch_size], loss, **self._options)
         self.tables, self.grad_tables = self.store.tables, self.store.grad_tables
-        self.row_steps = np.zeros(self.store.X.shape[0], dtype=np.int64)
+        self.row_steps = np.zeros(self.store.X.shape[0], dtype=np.int64)   # updates of each row by ...
+        self._counting: Optimizer | None = None                             # ... this optimizer
         self.steps = 0
+        self._seen = 0                                    # examples of the batches visited so far
         self._order = batch_rows(n, self.batch_size, shuffle, np.random.default_rng(self.seed))
         self._objectives: dict[int, RAI] = {}             # one RAI per batch size met
         self._fast: dict[int, FastRAI] = {}
@@ -139,6 +144,7 @@ class MiniBatchRAI(RelaxedFit):
         xp = backend.array_module(self.X)
         if self.steps % self.inner_steps == 0:
             self.rows = next(self._order)
+            self._seen += len(self.rows)
             self.objective = self.batch_objective(len(self.rows))
             examples = xp.asarray(self.rows)
             self.objective.X[...] = self.X[examples]
@@ -159,7 +165,7 @@ class MiniBatchRAI(RelaxedFit):
         with loop.arithmetic():
             value = backend.to_float(runner.forward())
             if not np.isfinite(value):
-                raise FloatingPointError(f"{objective.locate_nonfinite()} on the batch of step {self.steps + 1}")
+                raise FloatingPointError(f"{objective.locate_nonfinite()} (on that step's batch)")
             runner.backward()
             for grad, batch_grad in zip(self.grad_tables, objective.grad_tables):
                 grad[index] = batch_grad
@@ -186,7 +192,11 @@ class MiniBatchRAI(RelaxedFit):
         each row at its own step count; no other row, and no other row's state, is touched."""
         pairs = optimizer.pairs
         n_weights = len(self.model.parameters())
-        optimizer.steps = self.steps + 1
+        if self._counting is not optimizer:           # a new optimizer counts every row's steps from 0
+            self.row_steps[:] = 0
+            self._counting = optimizer
+        weight_step = optimizer.steps + 1
+        optimizer.steps = weight_step
         weight_runs = [run for run in optimizer.runs if max(run[0]) < n_weights]
         covered = {i for run in weight_runs for i in run[0]}
         if loop.fast and weight_runs:
@@ -202,7 +212,7 @@ class MiniBatchRAI(RelaxedFit):
             for i in range(n_weights, len(pairs)):
                 self.update_rows(optimizer, i, index)
         self.row_steps[rows] += 1
-        optimizer.steps = self.steps + 1
+        optimizer.steps = weight_step
 
     @staticmethod
     def update_rows(optimizer: Optimizer, i: int, index: Array) -> None:
@@ -239,9 +249,8 @@ class MiniBatchRAI(RelaxedFit):
 
     @property
     def epochs(self) -> float:
-        """Passes over the training set so far (each batch counted once, per-batch mode included)."""
-        batches = -(-self.steps // self.inner_steps)
-        return batches * self.batch_size / int(self.X.shape[0])
+        """Passes over the training set so far (each batch counted once, whatever its inner steps)."""
+        return self._seen / int(self.X.shape[0])
 
     def __repr__(self) -> str:
         return (f"MiniBatchRAI({self.mode} tables, batch_size={self.batch_size}, {len(self.cuts)} cuts, "

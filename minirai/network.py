@@ -173,8 +173,9 @@ def check_widths(layers: Sequence[Layer]) -> None:
             width, source = layer.out_features, i
 
 
-#: per activation: the critical gain of an orthogonal Linear reading it (1 / its slope at 0), and
-#: its value at 0 (the mean input that the bias cancels); see ``mlp(init="orthogonal")``
+#: per activation: the gain of an orthogonal Linear reading it (1 / its slope at 0 for sigmoid and
+#: tanh, He's √2 for the ReLUs), and its value at 0 (the mean input that the bias cancels); see
+#: ``mlp(init="orthogonal")``
 CRITICAL: dict[str, tuple[float, float]] = {
     "sigmoid": (4.0, 0.5), "tanh": (1.0, 0.0), "relu": (float(np.sqrt(2.0)), 0.0),
     "leaky_relu": (float(np.sqrt(2.0)), 0.0), "identity": (1.0, 0.0),
@@ -191,14 +192,16 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
     the parameters are views of one flat array from the start (see :meth:`Sequential.pack`),
     which the fast path updates in one sweep; the numbers are the same either way.
 
-    ``init="orthogonal"`` is the critical orthogonal initialisation (Saxe et al., 2014; Pennington,
-    Schoenholz & Ganguli, 2017): every Linear after the first gets ``gain`` = 1/slope of the
-    activation it reads (:data:`CRITICAL`: 4 after a sigmoid, 1 after tanh, √2 after ReLU) and
-    a bias that centres its pre-activation, so each layer's Jacobian starts close to orthogonal
-    and gradients neither vanish nor explode with depth. (A sigmoid is a shifted, halved tanh:
-    σ(x) = ½ + ½ tanh(x/2); with gain 4 and the bias -½ Σ W, a sigmoid net starts exactly as a
-    tanh net with orthogonal weights of gain 1, the critical point.) The first Linear reads the
-    raw inputs: gain 1, bias 0.
+    ``init="orthogonal"`` is a critical orthogonal initialisation (Saxe et al., 2014; Pennington,
+    Schoenholz & Ganguli, 2017): every Linear after the first gets orthogonal weights times the
+    gain of the activation it reads (:data:`CRITICAL`: 4 = 1/σ'(0) after a sigmoid, 1 = 1/tanh'(0)
+    after tanh, He's √2 after ReLU) and, after a sigmoid, the bias -½ Σ_rows W that cancels the
+    sigmoid's mean ½. For sigmoid and tanh this makes each layer's Jacobian start orthogonal, so
+    gradients neither vanish nor explode with depth; since σ(x) = ½ + ½ tanh(x/2), every sigmoid
+    layer after the first then acts, on halved pre-activations, as a tanh layer with orthogonal
+    weights of gain 1 and no bias, the critical point for tanh. (ReLU nets get He's variance
+    gain; they cannot be made isometric this way.) The first Linear reads the raw inputs: gain 1,
+    bias 0.
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
         raise TypeError(f"mlp: sizes must be a list of layer widths such as [2, 16, 1], got {sizes!r}")

@@ -55,7 +55,8 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
     * a list of positions ``p`` (cut between ``layers[p-1]`` and ``layers[p]``);
     * ``"linear[a:b]"`` / ``"activation[a:b]"``: a Python slice of those positions, e.g.
       ``"linear[3:]"`` leaves the first three Linear layers chained (one deeper first block),
-      ``"linear[:-1]"`` leaves the output loss on the real output of the last Linear;
+      ``"linear[:-1]"`` leaves the output loss on the real output of the last Linear,
+      ``"linear[::5]"`` cuts after Linear layers 0, 5, 10, ... only;
     * ``None`` or ``[]``: no cut, which is chained backprop.
     """
     n = len(model.layers)
@@ -66,13 +67,13 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
                         f"({type(cuts).__name__}); one cut after layer 1 is cuts=[2]")
     if isinstance(cuts, str):
         kinds = {"linear": Linear, "activation": Activation}
-        match = re.fullmatch(r"(linear|activation)(?:\[(-?\d*):(-?\d*)\])?", cuts.replace(" ", ""))
+        match = re.fullmatch(r"(linear|activation)(?:\[(-?\d+)?:(-?\d+)?(?::([1-9]\d*)?)?\])?", cuts.replace(" ", ""))
         if match is None:
             raise ValueError(f"cuts must be 'linear', 'activation', one of them with a slice such as "
                              f"'linear[3:]', or a list of positions, got {cuts!r}")
-        kind, start, stop = match.groups()
+        kind, start, stop, step = match.groups()
         every = [i + 1 for i, layer in enumerate(model.layers) if isinstance(layer, kinds[kind]) and i + 1 < n]
-        return every[slice(int(start) if start else None, int(stop) if stop else None)]
+        return every[slice(*(int(v) if v else None for v in (start, stop, step)))]
     for p in cuts:
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)):
             raise ValueError(f"cut positions must be integers, got {p!r}")
@@ -158,12 +159,13 @@ class RelaxedFit:
         quantity, the cut and the step; its ``history`` keeps what was recorded before.
         A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
         """
-        check_instance(optimizer, Optimizer, "RAI.fit: optimizer",
+        where = f"{type(self).__name__}.fit"
+        check_instance(optimizer, Optimizer, f"{where}: optimizer",
                        "for example minirai.Rprop(trainer.parameters(), lr=0.1)")
-        iters = check_number(iters, "RAI.fit: iters", low=0, integer=True)
-        record_every = check_number(record_every, "RAI.fit: record_every", low=1, integer=True)
+        iters = check_number(iters, f"{where}: iters", low=0, integer=True)
+        record_every = check_number(record_every, f"{where}: record_every", low=1, integer=True)
         if callback is not None and not callable(callback):
-            raise TypeError(f"RAI.fit: callback must be a function (step, trainer), got {type(callback).__name__}")
+            raise TypeError(f"{where}: callback must be a function (step, trainer), got {type(callback).__name__}")
         if X_val is not None:
             X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
         history = RAIHistory(len(self.cuts))

@@ -75,7 +75,8 @@ def boundary_figures(study: "Study", results: list[dict[str, Any]], out: Path) -
     return written
 
 
-def write_report(study: "Study", results: list[dict[str, Any]], out: Path) -> list[str]:
+def write_report(study: "Study", results: list[dict[str, Any]], out: Path,
+                 failed: list[dict[str, Any]] | None = None) -> list[str]:
     """``report.md`` and ``accuracy.png`` in ``out``; returns the names written."""
     from . import plot
     rows = summarise(results, out)
@@ -88,12 +89,17 @@ def write_report(study: "Study", results: list[dict[str, Any]], out: Path) -> li
     written += boundary_figures(study, results, out)
     settings = study.source["study"]
     text = [f"# Study: {study.name}", "",
-            "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items()), "",
-            f"{len(results)} of {len(study.runs)} runs done. Mean ± std over seeds. Accuracies are those of the "
-            "network as it predicts (the chained forward pass); relaxed loss and identity gap are RAI's "
-            "(– for BP). Boundary variability: the mean, over pairs of seeds, of the fraction of points where the "
-            "two networks predict different classes (on a 100 x 100 grid over the inputs for 2-D sets, on the "
-            "held-out set otherwise).", "", markdown_table(rows), ""]
+            "Settings: " + ", ".join(f"{k} = {v}" for k, v in settings.items())
+            + "".join(f"; data.{k}: {v}" for k, v in study.data_options.items()), "",
+            f"{len(results)} of {len(study.runs)} runs done. Mean ± std over seeds (the population std, "
+            "ddof = 0). Accuracies are those of the network as it predicts (the chained forward pass); relaxed "
+            "loss and identity gap are RAI's (– for BP): over all training rows, except for rai-online, whose "
+            "are those of its last batch. Boundary variability: the mean, over pairs of seeds, of the fraction "
+            "of points where the two networks predict different classes (on a 100 x 100 grid over the inputs "
+            "for 2-D sets, on the held-out set otherwise).", "", markdown_table(rows), ""]
+    if failed:
+        text += ["Runs that failed (a new start of the study tries them again):", ""]
+        text += [f"- `{line['id']}`: {line['error']}" for line in failed] + [""]
     if figure is not None:
         text += ["![held-out accuracy by method and depth](accuracy.png)", ""]
     for name in written[2:]:

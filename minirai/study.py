@@ -57,11 +57,23 @@ class Run:
     seed: int
     batch_size: int
     iters: int
+    settings: str = ""      # a fingerprint of the method's definition and the dataset's options
 
     @property
     def id(self) -> str:
         return (f"{self.dataset}-d{self.depth}-w{self.width}-{self.activation}-{self.method}-s{self.seed}"
-                f"-b{self.batch_size}-i{self.iters}")
+                f"-b{self.batch_size}-i{self.iters}-{self.settings}")
+
+
+def fingerprint(method: str, options: dict[str, Any]) -> str:
+    """8 hex digits that change when the method's definition or the dataset's options change, so a
+    resumed study never takes a result run under other settings for one of its own."""
+    import hashlib
+    from . import methods
+    spec = {"method": asdict(METHODS[method]), "data": options,
+            "constants": {k: getattr(methods, k) for k in ("RPROP_LR", "TUNED_LR", "ORTHOGONAL_LR", "MINIBATCH_LR",
+                                                           "MINIBATCH_OPTIONS", "RAI_TUNED")}}
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 @dataclass
@@ -121,14 +133,21 @@ def load_study(path: str | Path) -> Study:
     options = parsed.get("data", {})
     if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
         raise ValueError(f"study file {path}: [data.NAME] tables hold a dataset's loader arguments")
-    for name in options:
+    import inspect
+    for name, arguments in options.items():
         if name not in table["datasets"]:
             raise ValueError(f"study file {path}: [data.{name}] is for a dataset the study does not use")
+        try:
+            inspect.signature(data.DATASETS[name]).bind(**arguments)
+        except TypeError as error:
+            raise ValueError(f"study file {path}: [data.{name}]: {error} (the arguments of "
+                             f"minirai.data.{data.DATASETS[name].__name__})") from None
     extra = sorted(set(parsed) - {"study", "data"})
     if extra:
         raise ValueError(f"study file {path}: unknown table(s) {extra}; a study file has [study] and [data.NAME]")
     batch_size = table.get("batch_size", DEFAULT_BATCH_SIZE)
-    runs = [Run(d, depth, table["width"], table["activation"], m, seed, batch_size, table["iters"])
+    runs = [Run(d, depth, table["width"], table["activation"], m, seed, batch_size, table["iters"],
+                fingerprint(m, options.get(d, {})))
             for d, depth, m, seed in itertools.product(table["datasets"], table["depths"], table["methods"],
                                                          table["seeds"])]
     return Study(table["name"], runs, options, parsed)
@@ -161,9 +180,15 @@ def grid_points(X: np.ndarray, n: int = GRID) -> np.ndarray:
 
 
 def execute(run: Run, options: dict[str, Any], out: str, device: str) -> dict[str, Any]:
-    """Train one run, save its predictions, and return its results line (in a worker, or here)."""
+    """Train one run, save its predictions, and return its results line (in a worker, or here).
+
+    A run that fails (a diverged training, a dataset that cannot be made) returns a line with
+    ``"error"`` instead: the study goes on, and a later start tries that run again."""
     from .experiments import isolated
-    return isolated(_execute, run, options, out, device)
+    try:
+        return isolated(_execute, run, options, out, device)
+    except Exception as error:               # noqa: BLE001 - reported in errors.jsonl and by the CLI
+        return {"id": run.id, **asdict(run), "error": f"{type(error).__name__}: {error}"}
 
 
 def _execute(run: Run, options: dict[str, Any], out: str, device: str) -> dict[str, Any]:
@@ -198,6 +223,7 @@ def _execute(run: Run, options: dict[str, Any], out: str, device: str) -> dict[s
 
 # -- the sweep ---------------------------------------------------------------------------------
 RESULTS = "results.jsonl"
+ERRORS = "errors.jsonl"        # runs that failed, one line each (not counted as done)
 
 
 def read_results(out: Path) -> list[dict[str, Any]]:
@@ -216,8 +242,10 @@ def read_results(out: Path) -> list[dict[str, Any]]:
         if isinstance(value, dict) and "id" in value:
             results.append(value)
             kept.append(line)
-    if len(kept) != len(lines):
-        path.write_text("".join(k + "\n" for k in kept))
+    if len(kept) != len(lines):         # rewritten whole or not at all (a kill now loses nothing)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text("".join(k + "\n" for k in kept))
+        os.replace(temporary, path)
     return results
 
 
@@ -227,7 +255,7 @@ def run_study(path: str | Path, out: str | Path, *, jobs: int | None = None, bac
     study = load_study(path)
     if backend_name not in BACKENDS:
         raise ValueError(f"--backend must be one of {BACKENDS}, got {backend_name!r}")
-    out = Path(out)
+    out = Path(out).resolve()            # workers of a cluster backend may start elsewhere
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
@@ -247,18 +275,22 @@ def run_study(path: str | Path, out: str | Path, *, jobs: int | None = None, bac
     if echo:
         print(f"[{study.name}] {len(study.runs)} runs: {len(study.runs) - len(todo)} done before, {len(todo)} to run",
               flush=True)
+    failed: list[dict[str, Any]] = []
     if todo:
-        _run_all(study, todo, out, jobs, backend_name, progress and echo, done)
+        _run_all(study, todo, out, jobs, backend_name, progress and echo, done, failed)
     results = [done[run.id] for run in study.runs if run.id in done]
     from .report import write_report
-    written = write_report(study, results, out)
+    written = write_report(study, results, out, failed)
     if echo:
         print(f"wrote {out / RESULTS} ({len(results)} runs) and {', '.join(str(out / w) for w in written)}")
+        for line in failed:
+            print(f"[{study.name}] run {line['id']} failed: {line['error']} (see {out / ERRORS}; a new start "
+                  "tries it again)", file=sys.stderr)
     return results
 
 
 def _run_all(study: Study, todo: list[Run], out: Path, jobs: int | None, backend_name: str, progress: bool,
-             done: dict[str, dict[str, Any]]) -> None:
+             done: dict[str, dict[str, Any]], failed: list[dict[str, Any]]) -> None:
     from joblib import Parallel, delayed, parallel_config
     from .experiments import default_jobs
     device = backend.device_name()
@@ -268,11 +300,19 @@ def _run_all(study: Study, todo: list[Run], out: Path, jobs: int | None, backend
             delayed(execute)(run, study.data_options.get(run.dataset, {}), str(out), device) for run in todo)
         bar = _bar(len(todo), progress)
         start = time.perf_counter()
-        with open(out / RESULTS, "a") as sink:
+        with open(out / RESULTS, "a") as sink, open(out / ERRORS, "a") as errors:
             for k, result in enumerate(results, 1):
-                sink.write(json.dumps(result) + "\n")
-                sink.flush()
-                os.fsync(sink.fileno())
+                target = errors if "error" in result else sink
+                target.write(json.dumps(result) + "\n")
+                target.flush()
+                os.fsync(target.fileno())
+                if "error" in result:
+                    failed.append(result)
+                    if bar is None and progress:
+                        print(f"[{study.name}] {k}/{len(todo)} {result['id']}: failed: {result['error']}", flush=True)
+                    if bar is not None:
+                        bar.update(1)
+                    continue
                 done[result["id"]] = result
                 if bar is not None:
                     bar.set_postfix_str(result["id"], refresh=False)

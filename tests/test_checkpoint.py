@@ -11,6 +11,7 @@ import minirai
 import minirai.train
 from minirai import data
 from minirai.losses import BCE
+from minirai.network import mlp
 from minirai.optim import Adam, Rprop
 from minirai.rai import RAI, geometric
 from minirai.train import fit
@@ -259,3 +260,24 @@ def test_mini_batch_bp_resumed_with_start_step_is_bit_exact(tmp_path, moons, dty
     assert all(same_bytes(a, b) for a, (b, _) in zip(uninterrupted, run["model"].parameters()))
     assert list(rest["step"]) == list(range(4, 11))
     np.testing.assert_array_equal(rest["loss"][1:], whole["loss"][5:])
+
+
+def test_a_bundle_keeps_a_model_shared_with_its_trainer_shared(tmp_path):
+    moons = data.moons(n_samples=40)
+    model = mlp([2, 8, 1], "tanh", "sigmoid", seed=0)
+    trainer = RAI(model, moons.X_train, moons.y_train, BCE())
+    optimizer = Rprop(trainer.parameters(), lr=0.1)
+    trainer.fit(optimizer, 5, progress=False)
+    minirai.save({"model": model, "trainer": trainer, "optimizer": optimizer}, tmp_path / "run.npz")
+    loaded = minirai.load(tmp_path / "run.npz")
+    assert loaded["model"] is loaded["trainer"].model
+    loaded["optimizer"].step()              # the optimizer updates the weights the model predicts with
+    assert loaded["optimizer"].pairs[0][0] is loaded["model"].parameters()[0][0]
+
+
+def test_the_eval_flag_is_saved(tmp_path):
+    model = mlp([2, 8, 1], "tanh", "sigmoid", seed=0).eval()
+    minirai.save(model, tmp_path / "m.npz")
+    assert minirai.load(tmp_path / "m.npz").training is False
+    minirai.save(model.train(), tmp_path / "m.npz")
+    assert minirai.load(tmp_path / "m.npz").training is True

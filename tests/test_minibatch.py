@@ -92,6 +92,16 @@ def test_per_batch_default_inner_steps_reach_the_first_block(moons):
     assert not np.array_equal(first_W, before)          # one block further back per inner step
 
 
+def test_a_new_optimizer_counts_steps_from_one_and_epochs_count_examples(moons):
+    trainer = MiniBatchRAI(small(), moons.X_train, moons.y_train, BCE(), batch_size=30, seed=0)
+    trainer.fit(Adam(trainer.parameters(), lr=1e-2), 4, progress=False)
+    assert trainer.epochs == pytest.approx(1.0)          # batches of 30, 30, 30 and 10: one pass
+    fresh = Adam(trainer.parameters(), lr=1e-2)
+    trainer.step(fresh)
+    assert fresh.steps == 1                              # the weights' step 1 of the new optimizer
+    assert sorted(set(trainer.row_steps.tolist())) == [0, 1]   # the rows it updated: their step 1
+
+
 def test_batches_visit_every_row_once_per_epoch_seeded():
     a = batch_rows(10, 4, True, np.random.default_rng(5))
     epoch = [next(a) for _ in range(3)]
@@ -114,7 +124,7 @@ def test_per_batch_tables_start_from_the_forward_pass_and_train(moons):
     history = trainer.fit(optimizer, 600, progress=False, record_every=100)
     assert history.last("chained_acc") >= 0.85
     assert trainer.epochs == pytest.approx(-(-601 // 10) * 20 / 100)
-    # a new batch: its tables are the chained activations of its rows, and the state is fresh
+    # a new batch: its rows start afresh (their step counts, and so their optimizer state)
     while trainer.steps % trainer.inner_steps:
         trainer.step(optimizer)
     trainer.step(optimizer)

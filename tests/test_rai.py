@@ -755,3 +755,9 @@ def test_cut_slices_select_from_the_linear_or_activation_cuts():
     assert cut_positions(model, "linear[:-1]") == every[:-1]
     assert cut_positions(model, "linear[1:-1]") == [3, 5]
     assert cut_positions(model, "activation[2:]") == cut_positions(model, "activation")[2:]
+    assert cut_positions(model, "linear[::2]") == [1, 5]
+    for bad in ("linear[-:]", "linear[:-]", "linear[1:-]"):
+        with pytest.raises(ValueError, match="one of them with a slice"):
+            cut_positions(model, bad)
+    with pytest.raises(ValueError, match="got 'linear\\[::0\\]'"):
+        cut_positions(model, "linear[::0]")
