@@ -32,50 +32,117 @@ _active: ModuleType | None = None   # the array module in use, chosen lazily
 _device_modules: list[ModuleType] = []  # non-NumPy modules we have seen (CuPy, stand-ins)
 
 
+_probe: tuple[ModuleType | None, str] | None = None    # CuPy (or None) and why, found once
+_choice = "not chosen yet"                              # how the active module was chosen, in words
+
+
 def _import_cupy() -> ModuleType | None:
-    """Return CuPy if it imports and a CUDA device answers, else None."""
+    """Return CuPy if it imports, a CUDA device answers and a kernel runs, else None (see :func:`probe_gpu`)."""
+    return probe_gpu()[0]
+
+
+def probe_gpu() -> tuple[ModuleType | None, str]:
+    """``(cupy, reason)``: CuPy if it imports, a device answers and a first kernel runs; else None,
+    and in both cases one line saying why. The answer is found once per process.
+
+    A first kernel is run because a CuPy wheel built for another CUDA version imports, and counts
+    the devices, but fails at its first kernel when the matching CUDA libraries are missing.
+    """
+    global _probe
+    if _probe is not None:
+        return _probe
     try:
         import cupy  # noqa: PLC0415 - the one place CuPy is imported
-    except Exception:
-        return None
+    except ImportError as error:
+        _probe = (None, f"CuPy is not installed ({error}); see the README for the gpu-cuda12/gpu-cuda13 extras")
+        return _probe
+    except Exception as error:          # a broken installation raises anything
+        _probe = (None, f"CuPy is installed but failed to import ({type(error).__name__}: {error})")
+        return _probe
+    version = getattr(cupy, "__version__", "?")
     try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            return None
+        count = int(cupy.cuda.runtime.getDeviceCount())
+    except Exception as error:
+        _probe = (None, f"CuPy {version} imports, but no CUDA device answers ({type(error).__name__}: {error})")
+        return _probe
+    if count < 1:
+        _probe = (None, f"CuPy {version} imports, but it sees no CUDA device")
+        return _probe
+    try:
+        (cupy.arange(4, dtype=cupy.float32) * 2).sum().get()
+    except Exception as error:
+        _probe = (None, f"CuPy {version} sees {count} CUDA device(s) but cannot run a kernel "
+                        f"({type(error).__name__}: {error}); install the extra that matches the driver's CUDA "
+                        "version (gpu-cuda12 or gpu-cuda13)")
+        return _probe
+    _probe = (cupy, f"CuPy {version} runs on {_gpu_name(cupy)}")
+    return _probe
+
+
+def _gpu_name(cupy: ModuleType) -> str:
+    try:
+        name = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)["name"]
+        return name.decode() if isinstance(name, bytes) else str(name)
     except Exception:
-        return None
-    return cupy
+        return "a CUDA device"
 
 
 def gpu_available() -> bool:
-    """True when CuPy imports and at least one CUDA device answers."""
+    """True when CuPy imports, at least one CUDA device answers and a kernel runs."""
     return _import_cupy() is not None
 
 
-def set_device(device: str) -> ModuleType:
+def set_device(device: str, *, source: str = "set_device") -> ModuleType:
     """Choose where new arrays live: ``"cpu"``, ``"gpu"`` or ``"auto"``.
 
-    Returns the array module now in use. Asking for ``"gpu"`` without CuPy or
-    without a CUDA device raises ``RuntimeError`` naming what is missing.
+    Returns the array module now in use. Asking for ``"gpu"`` without a usable GPU raises
+    ``RuntimeError`` saying why. ``"auto"`` falls back to the CPU; when CuPy is installed but
+    cannot be used, it says why in one line on stderr (the reason is always in
+    :func:`device_report` and ``minirai info``).
     """
-    global _active
+    global _active, _choice
     if not isinstance(device, str) or device.lower() not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
     device = device.lower()
     if device == "cpu":
-        _active = np
+        _active, _choice = np, f"cpu, as asked ({source})"
         return np
-    cupy = _import_cupy()
+    cupy, reason = probe_gpu()
     if cupy is None:
         if device == "gpu":
-            raise RuntimeError(
-                "device 'gpu' was requested (MINIRAI_DEVICE or set_device) but no GPU is usable: "
-                "CuPy is not installed or no CUDA device answers. Install the 'gpu' extra "
-                "(pip install 'minirai[gpu]') on a machine with a CUDA GPU, or use device 'cpu'.")
-        _active = np
+            raise RuntimeError(f"device 'gpu' was requested ({source}) but no GPU is usable: {reason}. Use "
+                               "device 'cpu', or see `minirai info`.")
+        _active, _choice = np, f"auto chose the CPU: {reason}"
+        if not reason.startswith("CuPy is not installed"):
+            import sys  # noqa: PLC0415
+            print(f"minirai: device auto: using the CPU: {reason}", file=sys.stderr)
         return np
     _register(cupy)
-    _active = cupy
+    _active, _choice = cupy, (f"gpu, as asked ({source}): {reason}" if device == "gpu" else f"auto chose the GPU: {reason}")
     return cupy
+
+
+def device_report() -> dict[str, Any]:
+    """What ``minirai info`` prints: the device in use, how it was chosen, and the GPU as CuPy sees it."""
+    module = xp()
+    report: dict[str, Any] = {"device": device_name(module), "chosen": _choice, "numpy": np.__version__}
+    cupy, reason = probe_gpu()
+    report["gpu"] = reason
+    if cupy is not None:
+        try:
+            runtime = cupy.cuda.runtime
+            free, total = runtime.memGetInfo()
+            report.update(cupy=cupy.__version__, cuda_runtime=_cuda_version(runtime.runtimeGetVersion()),
+                          cuda_driver=_cuda_version(runtime.driverGetVersion()), gpu_name=_gpu_name(cupy),
+                          gpu_memory=f"{total / 2 ** 30:.1f} GiB ({free / 2 ** 30:.1f} GiB free)")
+        except Exception as error:      # a report never fails
+            report["gpu_details"] = f"unavailable ({type(error).__name__}: {error})"
+    return report
+
+
+def _cuda_version(number: int) -> str:
+    """CUDA's integer version (12040) as text (12.4)."""
+    return f"{number // 1000}.{number % 1000 // 10}"
 
 
 def use_module(module: ModuleType) -> ModuleType:
@@ -84,8 +151,9 @@ def use_module(module: ModuleType) -> ModuleType:
     The module must provide ``ndarray`` and ``asnumpy`` like CuPy does (NumPy is
     accepted as it is). Returns the previously active module so callers can restore it.
     """
-    global _active
+    global _active, _choice
     previous = xp()
+    _choice = f"{device_name(module)}, set by use_module"
     if module is not np:
         for name in ("ndarray", "asnumpy", "asarray"):
             if not hasattr(module, name):
@@ -106,7 +174,7 @@ def xp() -> ModuleType:
         text = os.environ.get("MINIRAI_DEVICE", "auto")
         if text.lower() not in DEVICES:
             raise ValueError(f"MINIRAI_DEVICE must be one of {DEVICES}, got {text!r}")
-        set_device(text)
+        set_device(text, source="MINIRAI_DEVICE" if "MINIRAI_DEVICE" in os.environ else "the default, auto")
     return _active  # type: ignore[return-value]
 
 
@@ -172,6 +240,11 @@ def to_device(a: Any, module: ModuleType | None = None) -> Any:
 def to_float(a: Any) -> float:
     """A Python float from a 0-d or size-1 array on any device."""
     return float(to_numpy(a).reshape(-1)[0]) if not isinstance(a, (float, int)) else float(a)
+
+
+def to_bool(a: Any) -> bool:
+    """A Python bool from a 0-d or size-1 array on any device (one explicit copy to the host)."""
+    return bool(to_numpy(a).reshape(-1)[0]) if not isinstance(a, (bool, np.bool_)) else bool(a)
 
 
 def data_pointer(a: Any) -> int | None:

@@ -82,11 +82,11 @@ non_negative_int = integer_from(0, "a non-negative integer")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "info":
+        return info()
     try:
         if getattr(args, "device", None):
-            backend.set_device(args.device)
-        if args.command == "info":
-            return info()
+            backend.set_device(args.device, source="--device")
         if args.command == "study":
             from .study import run_study
             run_study(args.file, args.out, jobs=args.jobs, backend_name=args.backend, progress=not args.quiet)
@@ -105,9 +105,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def info() -> int:
+    """The version, the device and why it was chosen, the GPU as CuPy sees it, the BLAS threads.
+
+    It reports, and never fails: with ``MINIRAI_DEVICE=gpu`` and no usable GPU it says so."""
     from threadpoolctl import threadpool_info
     print(f"minirai {__version__}")
-    print(f"device: {backend.device_name()} (GPU usable: {backend.gpu_available()})")
+    try:
+        backend.xp()
+    except (RuntimeError, ValueError) as error:
+        print(f"device: none: {error}")
+        print(f"gpu: {backend.probe_gpu()[1]}")
+    else:
+        report = backend.device_report()
+        print(f"device: {report.pop('device')} ({report.pop('chosen')})")
+        for key, value in report.items():
+            print(f"{key.replace('_', ' ')}: {value}")
     for pool in threadpool_info():
         print(f"BLAS: {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads")
     return 0

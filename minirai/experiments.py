@@ -145,11 +145,11 @@ def format_table(results: list[RunResult]) -> str:
     """The summary as a plain-text table (relaxed and chained loss side by side), with a legend."""
     def num(v: float | None, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
-    head = (f"{'experiment':<10} {'method':<9} {'iters':>6} {'seconds':>8} {'it/s':>7} {'relaxed loss':>12} "
-            f"{'chained loss':>12} {'train acc':>9} {'test acc':>9} {'identity gap':>12}")
+    head = (f"{'experiment':<10} {'method':<9} {'device':<6} {'iters':>6} {'seconds':>8} {'it/s':>7} "
+            f"{'relaxed loss':>12} {'chained loss':>12} {'train acc':>9} {'test acc':>9} {'identity gap':>12}")
     rows = [head, "-" * len(head)]
     for r in results:
-        rows.append(f"{r.experiment:<10} {r.method:<9} {r.iters:>6} {r.seconds:>8.1f} {r.it_per_s:>7.1f} "
+        rows.append(f"{r.experiment:<10} {r.method:<9} {r.device:<6} {r.iters:>6} {r.seconds:>8.1f} {r.it_per_s:>7.1f} "
                     f"{num(r.relaxed_loss, '.3e'):>12} {r.chained_loss:>12.4g} {r.train_acc:>9.3f} "
                     f"{r.test_acc:>9.3f} {num(r.identity_gap, '.3e'):>12}")
     rows.append(textwrap.fill(LEGEND, width=len(head)))
@@ -182,7 +182,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     if echo:
         how = f"side by side in {jobs} processes" if jobs > 1 else "one after another"
         print(f"[{experiment}] training {', '.join(names)} for {iters} iterations each (seed {seed}), "
-              f"{how} ...", flush=True)
+              f"{how}, on device {backend.device_name()} ({backend.device_report()['chosen']}) ...", flush=True)
     dataset = data.moons()      # made once: the workers then need not import scikit-learn
     tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
                   out=out, progress=name if progress else False,

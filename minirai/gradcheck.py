@@ -85,7 +85,7 @@ def numeric_gradient(f: Callable[[], float], array: Array, eps: float = 1e-5) ->
     """
     grad = np.zeros(array.shape)
     for index in np.ndindex(*array.shape):
-        original = float(array[index])
+        original = backend.to_float(array[index])
         array[index] = original + eps
         f_plus = f()
         array[index] = original - eps

@@ -50,9 +50,9 @@ def squared_norms(stack: Array) -> Array:
     flat = stack.reshape(stack.shape[0], -1)
     fast = xp.einsum("gi,gi->g", flat, flat).astype(np.float64)
     suspicious = ~((fast > 1e-30) & (fast < 1e30))      # float32 under/overflow, or all zero
-    if bool(suspicious.any()):
+    if backend.to_bool(suspicious.any()):
         suspicious &= (flat != 0).any(axis=1)            # rows of zeros really are zero
-        if bool(suspicious.any()):
+        if backend.to_bool(suspicious.any()):
             rows = xp.nonzero(suspicious)[0]
             fast[rows] = xp.einsum("gi,gi->g", flat[rows], flat[rows], dtype=np.float64)
     return fast

@@ -47,6 +47,10 @@ class Loss:
         self.value = self._forward(self.pred, self.target)
         return self.value
 
+    def diagnose(self) -> None:
+        """After a non-finite loss: raise a clearer error if the last inputs explain it (a check that
+        would cost a device synchronisation at every step is made here instead; default: none)."""
+
     def backward(self) -> Array:
         """Return dL/dpred (shape of pred); subclasses may also set ``grad_target``."""
         if self.pred is None:
@@ -138,14 +142,24 @@ class BCE(Loss):
 
     def _forward(self, pred: Array, target: Array) -> Array:
         xp = backend.array_module(pred)
-        if bool((pred < 0).any()) or bool((pred > 1).any()):
+        outside = ((pred < 0) | (pred > 1)).any()         # not probabilities: a misuse, not a divergence
+        if xp is np and outside:
+            self.diagnose()
+        with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf is clipped right away
+            log_p = xp.maximum(xp.log(pred), self.LOG_CLIP)
+            log_1mp = xp.maximum(xp.log1p(-pred), self.LOG_CLIP)
+        value = -(target * log_p + (1 - target) * log_1mp).mean() + 0.0   # + 0.0 turns -0.0 into 0.0
+        # on a GPU, asking would wait for the device at every step: the answer rides on the value
+        # instead (NaN if outside, which the training loops then diagnose)
+        return value if xp is np else xp.where(outside, xp.nan, value)
+
+    def diagnose(self) -> None:
+        """Predictions outside [0, 1] are a clear ValueError (called when the loss is not finite)."""
+        pred = self.pred
+        if pred is not None and backend.to_bool(((pred < 0) | (pred > 1)).any()):
             low, high = backend.to_float(pred.min()), backend.to_float(pred.max())
             raise ValueError(f"BCE needs predictions that are probabilities in [0, 1] (a Sigmoid output); got "
                              f"values from {low:g} to {high:g}. For raw scores use BCEWithLogits")
-        with np.errstate(divide="ignore"):  # log(0) = -inf is clipped right away
-            log_p = xp.maximum(xp.log(pred), self.LOG_CLIP)
-            log_1mp = xp.maximum(xp.log1p(-pred), self.LOG_CLIP)
-        return -(target * log_p + (1 - target) * log_1mp).mean() + 0.0   # + 0.0 turns -0.0 into 0.0
 
     def _backward(self) -> Array:
         xp = backend.array_module(self.pred)

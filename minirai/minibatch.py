@@ -163,8 +163,9 @@ class MiniBatchRAI(RelaxedFit):
             self._fast[len(stored)] = FastRAI(objective)
         runner = self._fast.get(len(stored)) or objective
         with loop.arithmetic():
-            value = backend.to_float(runner.forward())
+            value = backend.to_float(runner.forward())      # the step's one wait for the device
             if not np.isfinite(value):
+                self.loss.diagnose()
                 raise FloatingPointError(f"{objective.locate_nonfinite()} (on that step's batch)")
             runner.backward()
             for grad, batch_grad in zip(self.grad_tables, objective.grad_tables):

@@ -382,8 +382,9 @@ class RAI(RelaxedFit):
             self._fast = FastRAI(self)
         objective = self._fast or self          # what runs forward and backward: the fast twin, or these methods
         with loop.arithmetic():
-            value = backend.to_float(objective.forward())
+            value = backend.to_float(objective.forward())   # the step's one wait for the device
             if not np.isfinite(value):
+                self.loss.diagnose()                        # a misuse (BCE on raw scores) says so
                 raise FloatingPointError(self.locate_nonfinite())
             objective.backward()
             if recorder is not None and recorder.wants(self.steps + 1):
@@ -398,7 +399,7 @@ class RAI(RelaxedFit):
             if not np.isfinite(backend.to_float(value)):
                 return f"the hidden loss at cut {s + 1} (after layer {self.cuts[s] - 1}) became {backend.to_float(value)}"
         for s, table in enumerate(self.tables):
-            if not bool(backend.array_module(table).isfinite(table).all()):
+            if not backend.to_bool(backend.array_module(table).isfinite(table).all()):
                 return f"table {s + 1} (after layer {self.cuts[s] - 1}) holds NaN or inf"
         return f"the output loss became {backend.to_float(self.output_loss)}"
 

@@ -28,7 +28,8 @@ def summarise(results: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     keys = dict.fromkeys((r["dataset"], r["depth"], r["method"]) for r in results)
     for dataset, depth, method in keys:
         group = [r for r in results if (r["dataset"], r["depth"], r["method"]) == (dataset, depth, method)]
-        row: dict[str, Any] = {"dataset": dataset, "depth": depth, "method": method, "runs": len(group)}
+        row: dict[str, Any] = {"dataset": dataset, "depth": depth, "method": method, "runs": len(group),
+                               "device": ", ".join(sorted({str(r.get("device", "?")) for r in group}))}
         for key, _, _ in COLUMNS:
             values = [r[key] for r in group if r.get(key) is not None]
             row[key] = (float(np.mean(values)), float(np.std(values))) if values else None
@@ -40,10 +41,10 @@ def summarise(results: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = ["dataset", "depth", "method", "runs"] + [title for _, title, _ in COLUMNS] + ["boundary variability"]
+    head = ["dataset", "depth", "method", "device", "runs"] + [title for _, title, _ in COLUMNS] + ["boundary variability"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
-        cells = [row["dataset"], str(row["depth"]), row["method"], str(row["runs"])]
+        cells = [row["dataset"], str(row["depth"]), row["method"], row["device"], str(row["runs"])]
         for key, _, fmt in COLUMNS:
             value = row[key]
             cells.append("–" if value is None else f"{format(value[0], fmt)} ± {format(value[1], fmt)}")

@@ -273,8 +273,8 @@ def run_study(path: str | Path, out: str | Path, *, jobs: int | None = None, bac
     done = {r["id"]: r for r in read_results(out) if os.path.isfile(out / "predictions" / f"{r['id']}.npy")}
     todo = [run for run in study.runs if run.id not in done]
     if echo:
-        print(f"[{study.name}] {len(study.runs)} runs: {len(study.runs) - len(todo)} done before, {len(todo)} to run",
-              flush=True)
+        print(f"[{study.name}] {len(study.runs)} runs: {len(study.runs) - len(todo)} done before, {len(todo)} to run "
+              f"on device {backend.device_name()} ({backend.device_report()['chosen']})", flush=True)
     failed: list[dict[str, Any]] = []
     if todo:
         _run_all(study, todo, out, jobs, backend_name, progress and echo, done, failed)

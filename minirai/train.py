@@ -269,7 +269,9 @@ def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y:
             pred = chain.forward(Xb)
             value = loss.forward(pred, yb)
             chain.backward(loss.backward())
-            batch_loss = backend.to_float(value)
+            batch_loss = backend.to_float(value)            # the step's one wait for the device
+            if not np.isfinite(batch_loss):
+                loss.diagnose()                             # a misuse (BCE on raw scores) says so
             check_finite(batch_loss, "the training loss", step, history)
             if recorder is not None and recorder.wants(step):
                 recorder.capture(step, model)

@@ -38,7 +38,7 @@ def check_array(a: Any, name: str, *, ndim: int | tuple[int, ...] | None = None,
     if kind == "f":
         xp = backend.array_module(a)
         finite = xp.isfinite(a)
-        if not bool(finite.all()):
+        if not backend.to_bool(finite.all()):
             bad = backend.to_numpy(~finite)
             where = tuple(int(i) for i in np.argwhere(bad)[0])
             value = backend.to_numpy(a)[where]

@@ -23,6 +23,17 @@ and wrap the results again. They raise ``TypeError`` when a plain NumPy array
 through ``__getattr__``. Only ``asarray``/``array`` accept host data, because
 they are the explicit host-to-device copy, as in ``cupy.asarray``.
 
+Like CuPy's arrays, the stand-in's have ``.base`` (the array that owns the memory, the same
+object each time), ``.flags`` and ``.data.ptr``, so code that finds arrays lying side by side
+(the packed optimizer's runs) takes on it the path it takes on CuPy. Unlike CuPy, it refuses
+``float()``, ``int()``, ``bool()`` and ``complex()``: on a GPU each of those waits for the device
+(a host synchronisation), so the engine must go through ``minirai.backend``'s explicit
+``to_numpy``/``to_float``, which end in :func:`asnumpy` or ``.get()``. Those count:
+:data:`counts` holds ``"syncs"`` (copies to the host) and ``"kernels"`` (device operations:
+each ufunc, NumPy function or array method run on device arrays, as each would be a kernel
+launch on a GPU; indexing and creation by ``asarray`` are counted apart as ``"indexing"`` and
+``"copies"``). :func:`reset_counts` sets them to 0.
+
 Limitations: there is no ``random`` generator type. ``random.default_rng`` hands
 back NumPy's generator, whose draws are host arrays, so wrap them with
 ``asarray``. Python lists are refused as ufunc operands, as CuPy refuses them,
@@ -32,6 +43,7 @@ from __future__ import annotations
 
 import functools
 import types
+import weakref
 from typing import Any
 
 import numpy as _np
@@ -39,6 +51,19 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 
 _IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
              "Please use `.get()` to construct a NumPy array explicitly.")
+_SCALAR = ("{kind}() of a device array waits for the device (a host synchronisation); use "
+           "minirai.backend.to_float / to_numpy, which do it once, explicitly")
+
+counts = {"syncs": 0, "kernels": 0, "indexing": 0, "copies": 0}
+_owners: "weakref.WeakValueDictionary[int, ndarray]" = None  # type: ignore[assignment]  (set below)
+
+
+def reset_counts() -> dict:
+    """Set every count to 0; returns the counts as they were."""
+    before = dict(counts)
+    for key in counts:
+        counts[key] = 0
+    return before
 
 
 def _unsupported(x: Any) -> TypeError:
@@ -76,7 +101,8 @@ def _wrap(x: Any, originals: dict) -> Any:
 
 
 def _call(fn: Any, args: tuple, kwargs: dict, strict: bool = False) -> Any:
-    """Run NumPy's ``fn`` on unwrapped arguments and wrap what it returns."""
+    """Run NumPy's ``fn`` on unwrapped arguments and wrap what it returns (one "kernel")."""
+    counts["kernels"] += 1
     if strict:  # ufunc operands: CuPy accepts arrays and scalars, not lists
         if "where" in kwargs:  # CuPy's ufuncs take no where= mask (cupy.copyto does)
             raise TypeError("Wrong arguments {'where'}: CuPy ufuncs do not support where=")
@@ -96,6 +122,8 @@ class ndarray(NDArrayOperatorsMixin):
         if not isinstance(data, _np.ndarray):
             raise TypeError(f"ndarray wraps a numpy.ndarray, got {type(data)}; use asarray()")
         self._data = data
+        if data.base is None:
+            _owners[id(data)] = self      # the owner of this memory, for the views' .base
 
     # --- the NumPy protocols -------------------------------------------------
     def __array__(self, dtype=None, copy=None):
@@ -108,8 +136,30 @@ class ndarray(NDArrayOperatorsMixin):
         return _call(func, args, kwargs)
 
     def get(self) -> _np.ndarray:
-        """An explicit copy to a NumPy array (as ``cupy.ndarray.get``)."""
+        """An explicit copy to a NumPy array (as ``cupy.ndarray.get``): one host synchronisation."""
+        counts["syncs"] += 1
         return self._data.copy()
+
+    @property
+    def base(self) -> "ndarray | None":
+        """The array that owns this view's memory (None for an owner), the same object each time."""
+        owner = self._data.base
+        if owner is None:
+            return None
+        found = _owners.get(id(owner)) if isinstance(owner, _np.ndarray) else None
+        return found if found is not None and found._data is owner else ndarray(owner)
+
+    @property
+    def flags(self) -> Any:
+        """``c_contiguous``, ``f_contiguous``, ``owndata`` (as ``cupy.ndarray.flags``)."""
+        f = self._data.flags
+        return types.SimpleNamespace(c_contiguous=f.c_contiguous, f_contiguous=f.f_contiguous,
+                                     owndata=f.owndata)
+
+    @property
+    def data(self) -> Any:
+        """The memory: ``.ptr`` is the address of the first element (as ``cupy.ndarray.data.ptr``)."""
+        return types.SimpleNamespace(ptr=int(self._data.__array_interface__["data"][0]))
 
     # --- attributes ------------------------------------------------------------
     shape = property(lambda self: self._data.shape)
@@ -123,10 +173,12 @@ class ndarray(NDArrayOperatorsMixin):
 
     # --- indexing ----------------------------------------------------------------
     def __getitem__(self, key):
+        counts["indexing"] += 1
         originals: dict = {}
         return _wrap(self._data[_unwrap(key, originals, host_ok=True)], originals)
 
     def __setitem__(self, key, value):
+        counts["indexing"] += 1
         self._data[_unwrap(key, {}, host_ok=True)] = _unwrap(value, {})
 
     def __len__(self) -> int:
@@ -137,18 +189,21 @@ class ndarray(NDArrayOperatorsMixin):
             raise TypeError("iteration over a 0-d array")
         return (self[i] for i in range(len(self)))
 
-    # --- conversions CuPy allows for size-1 arrays -------------------------------
+    # --- conversions CuPy allows for size-1 arrays, each a hidden synchronisation: refused ---------
     def __float__(self) -> float:
-        return float(self._data)
+        raise TypeError(_SCALAR.format(kind="float"))
 
     def __int__(self) -> int:
-        return int(self._data)
+        raise TypeError(_SCALAR.format(kind="int"))
 
     def __bool__(self) -> bool:
-        return bool(self._data)
+        raise TypeError(_SCALAR.format(kind="bool"))
 
     def __complex__(self) -> complex:
-        return complex(self._data)
+        raise TypeError(_SCALAR.format(kind="complex"))
+
+    def __index__(self) -> int:
+        raise TypeError(_SCALAR.format(kind="index"))
 
     def __repr__(self) -> str:
         return "device_" + repr(self._data)
@@ -170,9 +225,24 @@ def _method(name: str):
 
 for _name in ("reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "sum", "mean",
               "max", "min", "argmax", "argmin", "prod", "std", "var", "cumsum", "any", "all",
-              "clip", "dot", "astype", "copy", "fill", "view", "item", "tolist", "take",
+              "clip", "dot", "astype", "copy", "fill", "view", "take",
               "repeat", "nonzero", "round", "conj", "diagonal", "trace", "sort", "argsort"):
     setattr(ndarray, _name, _method(_name))
+
+
+def _to_host(name: str):
+    def method(self, *args, **kwargs):
+        counts["syncs"] += 1
+        return getattr(self._data, name)(*args, **kwargs)
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"Like cupy.ndarray.{name}: a copy to the host (one synchronisation)."
+    return method
+
+
+for _name in ("item", "tolist"):
+    setattr(ndarray, _name, _to_host(_name))
+
+_owners = weakref.WeakValueDictionary()
 
 DeviceArray = ndarray
 
@@ -189,12 +259,13 @@ def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", ndmi
     """A new device array (always a copy of host data)."""
     if isinstance(obj, ndarray) and not copy and (dtype is None or obj.dtype == dtype) and obj.ndim >= ndmin:
         return obj
+    counts["copies"] += 1
     data = _unwrap(obj, {}, host_ok=True)
     return ndarray(_np.array(data, dtype=dtype, copy=True, order=order, ndmin=ndmin))
 
 
 def asnumpy(a: Any) -> _np.ndarray:
-    """An explicit copy to NumPy (as ``cupy.asnumpy``); host data is copied too."""
+    """An explicit copy to NumPy (as ``cupy.asnumpy``; a device array's is one synchronisation)."""
     return a.get() if isinstance(a, ndarray) else _np.array(a)
 
 

@@ -6,11 +6,15 @@ its arrays on the device from the data loader to the optimizer.
 """
 from __future__ import annotations
 
+import re
+import sys
+
 import numpy as np
 import pytest
 
 import fake_device
 from minirai import backend, data
+from minirai.cli import main
 from minirai.losses import BCE
 from minirai.network import mlp
 from minirai.optim import Rprop
@@ -161,3 +165,125 @@ def test_model_to_moves_parameters_between_devices(fake):
     model.to(fake)
     assert all(isinstance(a, fake.ndarray) for pair in model.parameters() for a in pair)
     np.testing.assert_allclose(backend.to_numpy(model.forward(fake.asarray(x))), expected, rtol=1e-6)
+
+
+# --- why a device was chosen -----------------------------------------------------------------------
+
+def fake_cupy(device_count=None, kernel_error=None):
+    """A module that looks like an installed CuPy whose device or first kernel fails."""
+    import types
+
+    def count():
+        if isinstance(device_count, Exception):
+            raise device_count
+        return device_count
+
+    def arange(*args, **kwargs):
+        raise kernel_error
+
+    runtime = types.SimpleNamespace(getDeviceCount=count)
+    return types.SimpleNamespace(__version__="14.2.0", cuda=types.SimpleNamespace(runtime=runtime),
+                                 arange=arange, float32=np.float32)
+
+
+@pytest.mark.parametrize("module,reason", [
+    (fake_cupy(RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")),
+     "CuPy 14.2.0 imports, but no CUDA device answers (RuntimeError: cudaErrorNoDevice"),
+    (fake_cupy(0), "CuPy 14.2.0 imports, but it sees no CUDA device"),
+    (fake_cupy(1, OSError("libnvrtc.so.12: cannot open shared object file")),
+     "sees 1 CUDA device(s) but cannot run a kernel (OSError: libnvrtc.so.12"),
+])
+def test_auto_says_in_one_line_why_it_fell_back(monkeypatch, capsys, module, reason):
+    monkeypatch.setitem(sys.modules, "cupy", module)
+    monkeypatch.setattr(backend, "_probe", None)
+    assert backend.set_device("auto") is np
+    line = capsys.readouterr().err
+    assert line.count("\n") == 1 and line.startswith("minirai: device auto: using the CPU: ") and reason in line
+    assert reason in backend.device_report()["chosen"] and reason in backend.device_report()["gpu"]
+    with pytest.raises(RuntimeError, match=re.escape(reason)):
+        backend.set_device("gpu")
+    monkeypatch.setattr(backend, "_probe", None)
+
+
+def test_without_cupy_auto_is_quiet_and_info_says_why(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "cupy", None)           # import cupy raises ImportError
+    monkeypatch.setattr(backend, "_probe", None)
+    assert backend.set_device("auto") is np
+    assert capsys.readouterr().err == ""
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "device: cpu (auto chose the CPU: CuPy is not installed" in out and "gpu-cuda12" in out
+    monkeypatch.setenv("MINIRAI_DEVICE", "gpu")
+    monkeypatch.setattr(backend, "_active", None)
+    assert main(["info"]) == 0                               # a report, not an error
+    assert "device: none: device 'gpu' was requested (MINIRAI_DEVICE)" in capsys.readouterr().out
+    monkeypatch.setattr(backend, "_probe", None)
+
+
+# --- host synchronisations and kernels per step, counted on the stand-in ----------------------------
+
+def counted_steps(run) -> list[dict]:
+    """The stand-in's counts for each training step that ``run(callback)`` takes (callback after each)."""
+    marks = []
+    run(lambda step, _: marks.append(dict(fake_device.counts)))
+    return [{k: b[k] - a[k] for k in a} for a, b in zip(marks[:-1], marks[1:])]
+
+
+@pytest.mark.parametrize("textbook", [False, True], ids=["fast", "textbook"])
+def test_at_most_one_host_synchronisation_per_training_step(fake, textbook):
+    """A step waits for the device once (to read the loss), for BP, RAI and mini-batch RAI; records
+    (every 100 steps here, so only at the end) are not steps."""
+    import minirai
+    from minirai.minibatch import MiniBatchRAI
+    from minirai.optim import Adam
+    from minirai.rai import RAI
+    moons = data.moons(n_samples=64)
+    with minirai.reference(textbook):
+        model = mlp([2] + [16] * 6 + [1], "sigmoid", "sigmoid", seed=0)
+        bp = counted_steps(lambda cb: fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train,
+                                          moons.y_train, iters=6, record_every=100, progress=False, callback=cb))
+        trainer = RAI(mlp([2] + [16] * 6 + [1], "sigmoid", "sigmoid", seed=0), moons.X_train, moons.y_train, BCE())
+        rai = counted_steps(lambda cb: trainer.fit(Rprop(trainer.parameters(), lr=0.1), 6, record_every=100,
+                                                   progress=False, callback=cb))
+        batched = MiniBatchRAI(mlp([2] + [16] * 6 + [1], "sigmoid", "sigmoid", seed=0), moons.X_train,
+                               moons.y_train, BCE(), batch_size=16)
+        minibatch = counted_steps(lambda cb: batched.fit(Adam(batched.parameters()), 8, record_every=100,
+                                                         progress=False, callback=cb))
+    for name, steps in (("BP", bp), ("RAI", rai), ("mini-batch RAI", minibatch)):
+        assert [s["syncs"] for s in steps[:-1]] == [1] * (len(steps) - 1), name   # (the last holds the record)
+        assert all(s["kernels"] > 0 for s in steps), name
+
+
+def test_deep_rai_stacks_into_few_kernels_per_step(fake):
+    """The proposal's deep net on the stand-in: the stacked RAI step issues a few hundred device
+    operations, the textbook one thousands (see docs/benchmarks.md for the counts)."""
+    import minirai
+    from minirai.rai import RAI
+    moons = data.moons()
+    counts = {}
+    for textbook in (False, True):
+        with minirai.reference(textbook):
+            trainer = RAI(mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid", seed=0), moons.X_train,
+                          moons.y_train, BCE())
+            counts[textbook] = counted_steps(lambda cb: trainer.fit(Rprop(trainer.parameters(), lr=0.1), 3,
+                                                                    record_every=100, progress=False, callback=cb))[0]
+    assert counts[False]["syncs"] == counts[True]["syncs"] == 1
+    assert counts[False]["kernels"] < 300 < 3000 < counts[True]["kernels"]
+
+
+def test_the_packed_optimizer_takes_its_contiguous_runs_on_the_stand_in(fake):
+    """As on CuPy: a packed model's 8 arrays are one run, updated in one sweep, with NumPy's numbers."""
+    from minirai.fast import optim as fast_optim
+    results = {}
+    for module in (np, fake_device):
+        backend.use_module(module)
+        model = mlp([2, 8, 8, 8, 1], "tanh", "sigmoid", seed=0, dtype=np.float64)
+        optimizer = Rprop(model.parameters(), lr=0.1)
+        assert [len(run[0]) for run in optimizer.runs] == [8]          # all of them, one flat array
+        for p, g in model.parameters():
+            g[...] = backend.to_device(np.linspace(-1, 1, int(np.prod(g.shape))).reshape(g.shape))
+        fast_optim.step(optimizer)
+        results[module.__name__] = [backend.to_numpy(p) for p, _ in model.parameters()]
+    backend.use_module(fake_device)
+    for a, b in zip(results["numpy"], results["fake_device"]):
+        assert np.array_equal(a, b)

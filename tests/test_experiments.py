@@ -101,14 +101,14 @@ def test_cli_reproduce_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     header = next(line for line in out.splitlines() if line.startswith("experiment"))
-    for column in ("method", "iters", "relaxed loss", "chained loss", "train acc", "test acc", "identity gap"):
+    for column in ("method", "device", "iters", "relaxed loss", "chained loss", "train acc", "test acc", "identity gap"):
         assert column in header, column
     assert "relaxed loss: what RAI's optimizer minimises" in out          # the legend under the table
     assert "summary.json" in out.splitlines()[-1] and "\x1b" not in out      # the files, no escape codes
     rows = [line.split() for line in out.splitlines() if line.startswith("shallow ")]
     assert [row[1] for row in rows] == ["bp", "rai"]
-    assert all(row[2] == "20" for row in rows)
-    assert rows[0][5] == "-" and rows[0][-1] == "-"          # BP has no relaxed loss, no gap
+    assert all(row[2] == "cpu" and row[3] == "20" for row in rows)
+    assert rows[0][6] == "-" and rows[0][-1] == "-"          # BP has no relaxed loss, no gap
     assert (tmp_path / "summary.json").is_file()
 
 

@@ -70,7 +70,7 @@ def test_a_study_writes_results_predictions_and_report(tmp_path, capsys):
     assert all(r["relaxed_loss"] is None for r in lines if r["method"] == "bp-tuned")
     assert all(np.load(out / "predictions" / f"{r['id']}.npy").shape == (10000,) for r in lines)
     report = (out / "report.md").read_text()
-    assert "| moons | 2 | rai | 3 |" in report and "boundary variability" in report
+    assert "| moons | 2 | rai | cpu | 3 |" in report and "boundary variability" in report
     assert (out / "accuracy.png").stat().st_size > 0
     capsys.readouterr()
     again = run_study(study, out, jobs=1, backend_name="threading")
