@@ -4,6 +4,7 @@
                                    [--out DIR] [--force] [--device cpu|gpu|auto] [--quiet] [--grads]
                                    [--jobs N]
     minirai study STUDY.toml --out DIR [--jobs N] [--backend loky|threading|multiprocessing|dask|ray]
+    minirai check [TASK ...] [--file PATH] [--solutions] [--list]
     minirai info
 
 ``python -m minirai`` is the same program.
@@ -59,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
     study.add_argument("--quiet", action="store_true", help="no progress bar or lines")
 
+    check = commands.add_parser("check", help="grade the course's exercises (PASS / FAIL / NOT DONE)")
+    check.add_argument("tasks", nargs="*", help="task ids or function names (default: all; see --list)")
+    check.add_argument("--file", default=None, help="the learner's file (default: tutorials/exercises.py)")
+    check.add_argument("--solutions", action="store_true", help="grade the reference solutions instead")
+    check.add_argument("--list", action="store_true", help="list the tasks, one per line: id function (...)")
+
     commands.add_parser("info", help="print the version, device and BLAS threads")
     return parser
 
@@ -84,6 +91,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "info":
         return info()
+    if args.command == "check":
+        from . import grading
+        if args.list:
+            grading.list_tasks()
+            return 0
+        try:
+            return grading.run(args.tasks, args.file, args.solutions)
+        except ValueError as error:
+            print(f"minirai check: error: {error}", file=sys.stderr)
+            return grading.EXIT_USAGE
     try:
         if getattr(args, "device", None):
             backend.set_device(args.device, source="--device")

@@ -29,8 +29,6 @@ PRINTS = {
     "02_vanishing_gradients.py": "measured shrink per layer",
     "03_relaxed_activation_identity.py": "at the end: relaxed loss",
 }
-TASKS = ("1.1", "1.2", "2.1")
-EXIT_NOT_DONE = 3   # check_exercises.py: none failed, some not done
 
 
 def run(args: list[str], out: Path | None = None) -> subprocess.CompletedProcess:
@@ -60,37 +58,7 @@ def test_chapter_runs_and_writes_its_figures(chapter, tmp_path):
             assert column in header
 
 
-def test_reference_solutions_pass():
+def test_the_old_checker_script_is_minirai_check():
     result = run([str(TUTORIALS / "check_exercises.py"), "--solutions"])
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.startswith("Task ")]
-    assert [line.split()[1] for line in lines] == list(TASKS)
-    assert all(" PASS " in line for line in lines), result.stdout
-
-
-def test_stubs_are_reported_not_done():
-    result = run([str(TUTORIALS / "check_exercises.py")])
-    assert result.returncode == EXIT_NOT_DONE, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if line.startswith("Task ")]
-    assert len(lines) == len(TASKS)
-    assert all(" NOT DONE " in line for line in lines), result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def test_checker_reports_a_wrong_answer_as_fail(tmp_path):
-    """A wrong implementation is a FAIL with exit status 1, not a crash."""
-    sys.path.insert(0, str(TUTORIALS))
-    try:
-        import check_exercises
-    finally:
-        sys.path.remove(str(TUTORIALS))
-    wrong = tmp_path / "wrong.py"
-    wrong.write_text("def tanh_backward(y, dy):\n    return dy * (1 - y)\n"
-                     "def sgd_momentum_update(param, grad, buf, lr, momentum, first_step):\n"
-                     "    param = param - lr * grad\n"
-                     "def rai_table_gradient(X, Z, y, W1, b1, W2, b2, lam):\n    return X @ Z\n")
-    module = check_exercises.load(str(wrong), "wrong")
-    for key, (_, check) in check_exercises.TASKS.items():
-        with pytest.raises(check_exercises.Failed):
-            check(module)
-    assert check_exercises.main(["1.1"]) == EXIT_NOT_DONE   # the stubs, one task
+    assert result.stdout.count(" PASS ") == 12

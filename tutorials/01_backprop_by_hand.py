@@ -248,5 +248,5 @@ print("figures written to", os.path.abspath(OUT))
 #   `grad_output`, `grad_input`.
 # * `minirai.gradcheck` tells you, per array, whether a backward is right.
 #
-# Exercise 1.1 and 1.2 in `tutorials/exercises.py` build on this chapter
-# (check them with `python tutorials/check_exercises.py 1.1`).
+# Exercises 1 to 6 in `tutorials/exercises.py` build on this chapter (grade them with
+# `minirai check 1 2 3 4 5 6`).

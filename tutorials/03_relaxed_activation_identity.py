@@ -345,5 +345,5 @@ print("figures written to", os.path.abspath(OUT))
 #   a run by its chained loss and accuracy (and held-out accuracy), and watch the identity gap.
 # * Under Rprop, λ acts only through the last table.
 #
-# Exercise 2.1 in `tutorials/exercises.py` asks you to derive a table's two gradient parts
-# for a 2-block chain by hand (`python tutorials/check_exercises.py 2.1`).
+# Exercises 11 and 12 in `tutorials/exercises.py` ask you for the relaxed loss of a 2-block
+# chain and for its table's two gradient parts, by hand (`minirai check 11 12`).

@@ -1,85 +1,143 @@
-"""Classroom exercises for the minirai tutorials.
+"""Graded exercises for the minirai course: replace each ``raise NotImplementedError`` with your code.
 
-Replace each ``raise NotImplementedError(...)`` with your implementation (NumPy only; the
-arrays you get are NumPy arrays), then check your work:
+The arrays you get are NumPy arrays (float64). Check your work with
 
-    python tutorials/check_exercises.py            # every task
-    python tutorials/check_exercises.py 1.1        # one task
+    minirai check            # every task
+    minirai check 2          # one task (by number or by function name)
+    minirai check --list     # the tasks, and the chapter each goes with
 
-The checker compares your function with minirai itself: a finite-difference gradient check
-(Task 1.1), the engine's optimizer (Task 1.2) and the RAI trainer (Task 2.1). A task you
-have not started is reported as NOT DONE, a wrong answer as FAIL with a hint.
-
-Task 1.1 and 1.2 go with chapter 1 (``01_backprop_by_hand.py``), Task 2.1 with chapter 3
-(``03_relaxed_activation_identity.py``). Reference solutions are in ``solutions.py``: try
-first!
+Each task is compared with minirai itself (its layers, losses, optimizers and RAI trainer).
+A task you have not started is NOT DONE; a wrong answer FAIL, with the array, the index, the
+expected and the got value, and the mistake when the grader recognises it. Reference solutions
+are in ``solutions.py``: try first! The docstrings give the shapes and what to compute; the
+math is in the chapters.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    """Task 1.1: the backward pass of a Tanh layer, from its cached output.
+# -- chapter 01: backprop by hand ------------------------------------------------------------------
+def linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Task 1: the output of a Linear layer (minirai's convention: W has shape (D_in, D_out)).
 
-    The forward pass computed ``y = tanh(x)`` elementwise and kept ``y``. Given the upstream
-    gradient ``dy = dL/dy``, return ``dx = dL/dx``.
-
-    Math:  d tanh(x) / dx = 1 - tanh(x)²,  so by the chain rule, entry by entry,
-
-        dx = dy · (1 - y²)
-
-    Shapes: ``y`` (N, D), ``dy`` (N, D); returns ``dx`` (N, D), a new array (do not modify
-    ``y`` or ``dy``).
+    x (N, D_in), W (D_in, D_out), b (D_out,)  ->  y (N, D_out): each row of x mapped by W, plus b.
     """
-    raise NotImplementedError("Task 1.1")
+    raise NotImplementedError("Task 1")
 
 
+def linear_backward(x: np.ndarray, W: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Task 2: the gradients of a Linear layer y = x W + b, given dy = dL/dy.
+
+    x (N, D_in), W (D_in, D_out), dy (N, D_out)  ->  (dx, dW, db) with
+    dx = dL/dx (N, D_in), dW = dL/dW (D_in, D_out), db = dL/db (D_out,).
+    Every example contributes to dW and db. Leave the inputs unchanged.
+    """
+    raise NotImplementedError("Task 2")
+
+
+def sigmoid_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Task 3: dL/dx of a Sigmoid layer from its cached output y = σ(x) and dy = dL/dy.
+
+    y (N, D), dy (N, D) -> dx (N, D), a new array. Express σ'(x) through y.
+    """
+    raise NotImplementedError("Task 3")
+
+
+def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """Task 4: dL/dx of a Tanh layer from its cached output y = tanh(x) and dy = dL/dy.
+
+    y (N, D), dy (N, D) -> dx (N, D), a new array. Express tanh'(x) through y.
+    """
+    raise NotImplementedError("Task 4")
+
+
+def bce_backward(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Task 5: dL/dp of binary cross-entropy, L = the *mean* over all entries of
+    -[t log p + (1 - t) log(1 - p)].
+
+    p (N, 1) predicted probabilities in (0, 1), t (N, 1) targets in {0, 1} -> dp (N, 1).
+    (minirai also floors p (1 - p) at 1e-12; with the p here that never matters.)
+    """
+    raise NotImplementedError("Task 5")
+
+
+def numerical_gradient(f, x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+    """Task 6: the gradient of the scalar f() with respect to every entry of x, by central
+    differences.
+
+    ``f`` takes no argument: it reads ``x``, which you change in place, one entry at a time.
+    x (any shape) -> grad (the shape of x). When you return, x must hold exactly the values it
+    held when you were called.
+    """
+    raise NotImplementedError("Task 6")
+
+
+# -- multi-class -----------------------------------------------------------------------------------
+def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Task 7: the mean cross-entropy of softmax(logits) against integer labels, and its gradient.
+
+    logits (N, C), labels (N,) integers in 0..C-1  ->  (loss, dlogits): loss a number (the mean
+    over the N examples), dlogits = dloss/dlogits (N, C). It must stay finite for logits of size
+    1000 (where exp overflows).
+    """
+    raise NotImplementedError("Task 7")
+
+
+# -- optimizers ------------------------------------------------------------------------------------
 def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray, lr: float,
                         momentum: float, first_step: bool) -> None:
-    """Task 1.2: one step of SGD with momentum for one parameter array (PyTorch's rule).
+    """Task 8: one step of SGD with momentum on one array, PyTorch's rule (as ``minirai.SGD``).
 
-    Math, with g = ``grad``, b = ``buf`` (the momentum buffer), μ = ``momentum``:
-
-        b ← g             on the first step (``first_step`` is True)
-        b ← μ · b + g     on every later step
-        p ← p - lr · b
-
-    Shapes: ``param``, ``grad`` and ``buf`` all have the same shape (any shape).
-    ``buf`` holds the buffer of the previous step; on the first step its contents are
-    meaningless (the checker fills it with garbage) and must be overwritten.
-    Update ``param`` and ``buf`` *in place* (``param -= ...``, ``buf[...] = ...``): an
-    optimizer holds references to these arrays, so rebinding the name (``param = param -
-    ...``) would change nothing outside the function. Return None; leave ``grad`` unchanged.
+    param, grad, buf: arrays of one shape; buf is the momentum buffer of the previous step (on the
+    first step it holds garbage). Update param and buf *in place* (``param -= ...``,
+    ``buf[...] = ...``: an optimizer holds these very arrays); leave grad unchanged; return None.
     """
-    raise NotImplementedError("Task 1.2")
+    raise NotImplementedError("Task 8")
+
+
+def adam_update(param: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, t: int,
+                lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    """Task 9: step t (1, 2, ...) of Adam on one array, with bias correction (as ``minirai.Adam``).
+
+    param, grad, m (first moment), v (second moment): arrays of one shape; m and v start at 0.
+    Update param, m and v in place; return None.
+    """
+    raise NotImplementedError("Task 9")
+
+
+def rprop_update(param: np.ndarray, grad: np.ndarray, prev_grad: np.ndarray, step: np.ndarray,
+                 etas: tuple[float, float] = (0.5, 1.2), step_sizes: tuple[float, float] = (1e-6, 50.0)) -> None:
+    """Task 10: one step of Rprop on one array, minirai's rule (``minirai.Rprop``).
+
+    param, grad, prev_grad (the gradient the previous step used; 0 at first), step (each entry's
+    step size Δ): arrays of one shape. etas = (η-, η+), step_sizes = (Δmin, Δmax). Compare the
+    signs of grad and prev_grad entry by entry, adapt Δ, move param, and remember what the next
+    step compares with, all in place; return None.
+    """
+    raise NotImplementedError("Task 10")
+
+
+# -- chapter 03: relaxed activation identity -----------------------------------------------------------
+# Tasks 11 and 12 use one chain, Linear(W1, b1) -> Tanh -> Linear(W2, b2) -> Sigmoid, cut after the
+# Tanh. Block 0 reads the inputs X (N, D); block 1 reads the table Z (N, H), one row per example:
+#     o = tanh(X W1 + b1)   (N, H)      p = σ(Z W2 + b2)   (N, 1)
+# The relaxed objective has BCE (mean over N) as output loss and MSE (mean over N·H) as hidden loss.
+def rai_relaxed_loss(X: np.ndarray, Z: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray,
+                     W2: np.ndarray, b2: np.ndarray, lam: float) -> float:
+    """Task 11: the relaxed loss L = BCE(p, y) + λ MSE(o, Z) of the chain above.
+
+    X (N, D), Z (N, H), y (N, 1) in {0, 1}, W1 (D, H), b1 (H,), W2 (H, 1), b2 (1,), lam λ -> a number.
+    """
+    raise NotImplementedError("Task 11")
 
 
 def rai_table_gradient(X: np.ndarray, Z: np.ndarray, y: np.ndarray, W1: np.ndarray, b1: np.ndarray,
                        W2: np.ndarray, b2: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """Task 2.1: the two parts of a table's gradient in a 2-block RAI chain.
+    """Task 12: the two parts of dL/dZ for the relaxed loss of task 11.
 
-    The chain ``Linear(W1, b1) → Tanh → Linear(W2, b2) → Sigmoid`` is cut after the Tanh.
-    Block 0 reads the inputs, block 1 reads the table ``Z`` (one row per example):
-
-        o = tanh(X @ W1 + b1)          block 0's output                     (N, H)
-        p = σ(Z @ W2 + b2)             block 1's output, σ(a) = 1/(1+e^-a)  (N, 1)
-
-    The relaxed objective, with BCE as output loss and MSE as hidden loss:
-
-        L = BCE(p, y) + λ · MSE(o, Z)
-        BCE(p, y) = -(1/N) Σ_i [ y_i log p_i + (1 - y_i) log(1 - p_i) ]
-        MSE(o, Z) = (1/(N·H)) Σ_{i,j} (o_ij - Z_ij)²
-
-    ``Z`` appears twice, so dL/dZ has two parts. Return them as a pair:
-
-        as_input  = ∂BCE(p, y)/∂Z        (Z as block 1's input)                 (N, H)
-        as_target = λ · ∂MSE(o, Z)/∂Z    (Z as the target of block 0's output)  (N, H)
-
-    Their sum is dL/dZ. Hint: with a = Z @ W2 + b2, ∂BCE/∂p · σ'(a) simplifies a lot,
-    because σ'(a) = p (1 - p).
-
-    Shapes: ``X`` (N, D), ``Z`` (N, H), ``y`` (N, 1) with values 0 or 1, ``W1`` (D, H),
-    ``b1`` (H,), ``W2`` (H, 1), ``b2`` (1,); ``lam`` a float.
+    Same arguments as task 11. Z appears twice in L: as block 1's input and as the target of block
+    0's output. Return (as_input, as_target), each (N, H): the gradient of the term where Z is the
+    input, and of the term where it is the target. Their sum is dL/dZ.
     """
-    raise NotImplementedError("Task 2.1")
+    raise NotImplementedError("Task 12")
