@@ -75,6 +75,10 @@ def landscape(model: Sequential, X: Array, y: Array, title: str = "Classifier La
               ax: Axes | None = None, bounds: tuple[float, float] = (-3, 3), resolution: int = 100) -> Figure:
     """The model's output over a square, with the training points on top.
 
+    A one-output model is drawn as P(class 1) on a fixed 0–1 scale (white at ½, with the ½
+    contour, the decision boundary, in black), so that two landscapes compare by colour; a
+    network that predicts ½ everywhere is white, not "class 1". Several outputs: the predicted class.
+
     Args:
         model: a 2-input network (see :func:`decision_grid`).
         X: inputs, shape (N, 2), on any device.
@@ -95,18 +99,26 @@ def landscape(model: Sequential, X: Array, y: Array, title: str = "Classifier La
     xx, yy, values = decision_grid(model, bounds, resolution)
     fig, ax = _figure_and_axes(ax, figsize=(10, 8))
     classes = np.issubdtype(values.dtype, np.integer)   # argmax of several outputs
-    # predicted classes and labels share one colour scale; a function value has its own, as in the proposal
-    norm = Normalize(0, max(int(values.max()), int(labels.max()), 1)) if classes else None
-    mesh = ax.pcolormesh(xx, yy, values, cmap="viridis", norm=norm, alpha=0.7, shading="nearest")
-    colorbar = fig.colorbar(mesh, ax=ax, label="Predicted class" if classes else "Function Value")
+    if classes:     # predicted classes and labels share one colour scale
+        norm, cmap = Normalize(0, max(int(values.max()), int(labels.max()), 1)), "viridis"
+    else:           # a probability: always 0 to 1, white at ½ (the decision boundary), so panels compare
+        norm, cmap = Normalize(0, 1), PROBABILITY_CMAP
+    mesh = ax.pcolormesh(xx, yy, values, cmap=cmap, norm=norm, alpha=0.8, shading="nearest")
+    colorbar = fig.colorbar(mesh, ax=ax, label="predicted class" if classes else "P(class 1)")
     if classes:
         colorbar.locator = MaxNLocator(integer=True)
         colorbar.update_ticks()
-    points = ax.scatter(X_np[:, 0], X_np[:, 1], c=labels, cmap="viridis", norm=norm, edgecolors="k", s=80,
-                        alpha=0.8)
-    ax.legend(*points.legend_elements(), title="Classes", loc="upper right")
-    ax.set(xlabel="X", ylabel="Y", title=title)
+    else:
+        ax.contour(xx, yy, values, levels=[0.5], colors="k", linewidths=1.0)   # the boundary, where there is one
+    points = ax.scatter(X_np[:, 0], X_np[:, 1], c=labels, cmap=cmap, norm=norm, edgecolors="k", s=80,
+                        alpha=0.9)
+    ax.legend(*points.legend_elements(), title="class", loc="upper right")
+    ax.set(xlabel="x₁", ylabel="x₂", title=title)
     return fig
+
+
+#: landscapes of P(class 1): blue for class 0, red for class 1, white at ½
+PROBABILITY_CMAP = "RdBu_r"
 
 
 def side_by_side(panels: Sequence[tuple[Sequential, str]], X: Array, y: Array, suptitle: str | None = None,
@@ -244,7 +256,8 @@ def gradient_heatmap(recorders: Mapping[str, GradientRecorder], quantity: str = 
         raise ValueError("gradient_heatmap needs at least one recorder")
     grids = {name: rec[quantity] for name, rec in recorders.items()}
     positive = np.concatenate([g[g > 0] for g in grids.values() if g.size] or [np.ones(1)])
-    norm = LogNorm(vmin=max(positive.min(), 1e-30), vmax=positive.max())
+    # the scale reaches the smallest positive norm, however tiny: only exact zeros are grey
+    norm = LogNorm(vmin=positive.min(), vmax=max(positive.max(), positive.min() * 10))
     fig = Figure(figsize=(6 * len(grids) + 1, 5), layout="constrained")
     axes = fig.subplots(1, len(grids), squeeze=False)[0]
     image = None
@@ -323,9 +336,14 @@ def _curve(ax: Axes, history: History, key: str, style: str, colour: str, label:
     """Plot ``history[key]`` against the step if it holds any finite value."""
     if key not in history:
         return
-    values = _positive(history[key]) if positive else history[key]
+    raw = np.asarray(history[key], dtype=np.float64)
+    values = _positive(raw) if positive else raw
     if np.isfinite(values).any():
         ax.plot(history["step"], values, style, color=colour, label=label, lw=1.8)
+    zeros = np.asarray(history["step"])[raw == 0] if positive else []
+    if len(zeros):      # a log axis cannot show 0: mark those steps on the bottom edge
+        ax.plot(zeros, np.zeros(len(zeros)), "v", color=colour, ms=5, clip_on=False,
+                transform=ax.get_xaxis_transform(), label=f"{label}: exactly 0 ({len(zeros)} records)")
 
 
 def _finish(ax: Axes, empty: str = "nothing recorded") -> None:

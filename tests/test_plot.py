@@ -130,10 +130,51 @@ def test_landscape_renders(model, moons, tmp_path):
     fig = plot.landscape(model, moons.X_train, moons.y_train, title="MLP Classifier Landscape")
     ax = fig.axes[0]
     assert ax.get_title() == "MLP Classifier Landscape"
-    assert (ax.get_xlabel(), ax.get_ylabel()) == ("X", "Y")
-    assert ax.get_legend().get_title().get_text() == "Classes"
-    assert fig.axes[1].get_ylabel() == "Function Value"       # the colour bar
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("x₁", "x₂")
+    assert ax.get_legend().get_title().get_text() == "class"
+    assert fig.axes[1].get_ylabel() == "P(class 1)"           # the colour bar
+    mesh = ax.collections[0]
+    assert (mesh.norm.vmin, mesh.norm.vmax) == (0, 1)          # a fixed probability scale ...
+    assert mesh.cmap(mesh.norm(0.5))[:3] == pytest.approx((0.97, 0.97, 0.97), abs=0.03)   # ... white at ½
     assert saved(fig, tmp_path, "landscape") > MIN_BYTES
+
+
+def test_a_network_that_predicts_one_half_everywhere_is_white_not_class_1(moons):
+    """The deep tuned-BP landscape: outputs 0.4993 ± 1e-8 are drawn near white, as every other ½."""
+    model = minirai.mlp([2, 4, 1], "sigmoid", "sigmoid", seed=0, dtype="float64")
+    model.layers[-2].params["W"][...] = 0.0
+    model.layers[-2].params["b"][...] = -0.0028            # σ(-0.0028) = 0.4993
+    fig = plot.landscape(model, moons.X_train, moons.y_train)
+    mesh = fig.axes[0].collections[0]
+    colours = mesh.cmap(mesh.norm(np.asarray(mesh.get_array())))
+    assert np.allclose(colours[:, :3], colours[0, :3]) and colours[0, :3].min() > 0.9
+
+
+def test_paired_landscapes_share_the_colour_scale(moons):
+    bp, rai = minirai.mlp([2, 4, 1], seed=0), minirai.mlp([2, 4, 1], seed=1)
+    fig = plot.side_by_side([(bp, "BP"), (rai, "RAI")], moons.X_train, moons.y_train)
+    norms = [ax.collections[0].norm for ax in fig.axes if ax.collections and ax.get_xlabel() == "x₁"]
+    assert len(norms) == 2 and all((n.vmin, n.vmax) == (0, 1) for n in norms)
+
+
+def test_log_loss_curves_mark_exact_zeros():
+    history = History()
+    for step, value in enumerate([0.5, 0.01, 0.0, 0.0]):
+        history.record(step, train_loss=value)
+    fig = plot.loss_curves(history)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert "run: train loss: exactly 0 (2 records)" in labels
+
+
+def test_the_heatmap_colours_tiny_norms_and_greys_only_exact_zeros():
+    from minirai.inspect import GradientRecorder
+    recorder = GradientRecorder()
+    recorder.steps = [1, 2]
+    recorder.rows["weight_grad"] = [np.array([6.5e-35, 1.0]), np.array([0.0, 2.0])]
+    fig = plot.gradient_heatmap({"BP": recorder})
+    image = fig.axes[0].images[0]
+    assert image.norm.vmin == pytest.approx(6.5e-35)          # 6.5e-35 is on the scale, not grey
+    assert image.get_array()[0, 1] < image.norm.vmin           # the exact 0 falls under it: grey
 
 
 def test_landscape_draws_into_a_given_axes(model, moons):
