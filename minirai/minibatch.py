@@ -42,8 +42,8 @@ from .inspect import GradientRecorder
 from .losses import Loss
 from .network import Sequential
 from .optim import Optimizer
-from .rai import RAI, RelaxedFit, Schedule, as_schedule, cut_positions
-from .train import TrainingLoop, evaluate, prepare_data
+from .rai import RAI, RelaxedFit, Schedule, as_schedule, chained_metrics, cut_positions
+from .train import TrainingLoop, prepare_data
 from .validate import check_instance, check_number, check_seed
 
 Array = Any
@@ -240,13 +240,7 @@ class MiniBatchRAI(RelaxedFit):
             for table, rows in zip(objective.tables, self.tables):
                 table[...] = rows[index]
         objective.steps = self.steps
-        values = objective.metrics()
-        chained = evaluate(self.model, self.loss, self.X, self.y)
-        values.update(chained_loss=chained["loss"], chained_acc=chained["accuracy"])
-        if X_val is not None:
-            held_out = evaluate(self.model, self.loss, X_val, y_val)
-            values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
-        return values
+        return {**objective.relaxed_metrics(), **chained_metrics(self.model, self.loss, self.X, self.y, X_val, y_val)}
 
     @property
     def epochs(self) -> float:

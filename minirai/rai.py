@@ -417,6 +417,10 @@ class RAI(RelaxedFit):
 
     def metrics(self, X_val: Array | None = None, y_val: Array | None = None) -> dict[str, Any]:
         """Relaxed and chained losses, per-cut hidden losses and identity gaps, now."""
+        return {**self.relaxed_metrics(), **chained_metrics(self.model, self.loss, self.X, self.y, X_val, y_val)}
+
+    def relaxed_metrics(self) -> dict[str, Any]:
+        """The relaxed loss, its output part, the per-cut hidden losses and identity gaps, and λ, now."""
         self.forward()
         xp = backend.array_module(self.X)
         hidden = (backend.to_numpy(xp.stack([xp.asarray(v) for v in self.hidden_values])).astype(np.float64)
@@ -428,12 +432,18 @@ class RAI(RelaxedFit):
             "identity_gap": self.identity_gaps(),
             "lam": self.lam(self.steps),
         }
-        chained = evaluate(self.model, self.loss, self.X, self.y)
-        values.update(chained_loss=chained["loss"], chained_acc=chained["accuracy"])
-        if X_val is not None:
-            held_out = evaluate(self.model, self.loss, X_val, y_val)
-            values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
         return values
+
+
+def chained_metrics(model: Sequential, loss: Loss, X: Array, y: Array, X_val: Array | None = None,
+                    y_val: Array | None = None) -> dict[str, Any]:
+    """The network as it predicts: chained loss and accuracy on (X, y), and on a held-out set if given."""
+    chained = evaluate(model, loss, X, y)
+    values = {"chained_loss": chained["loss"], "chained_acc": chained["accuracy"]}
+    if X_val is not None:
+        held_out = evaluate(model, loss, X_val, y_val)
+        values.update(val_loss=held_out["loss"], val_acc=held_out["accuracy"])
+    return values
 
 class RAIHistory(History):
     """A :class:`History` that also keeps per-cut arrays (steps x cuts)."""
