@@ -54,12 +54,20 @@ def call(module: ModuleType, name: str, *args: Any, **kwargs: Any) -> Any:
             return function(*args, **kwargs)
     except NotImplementedError as error:
         raise NotDone(f"{name}() still raises NotImplementedError({error})") from None
-    except Exception as error:          # noqa: BLE001 - any error in the learner's code is reported, not raised
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:      # noqa: BLE001 - any error in the learner's code (exit() too) is reported
         frames = [f for f in traceback.extract_tb(error.__traceback__)
                   if os.path.abspath(f.filename) == os.path.abspath(getattr(module, "__file__", ""))]
+        if not frames and isinstance(error, TypeError):     # raised by the call itself: the parameters
+            import inspect
+            raise Failed(f"{name}() could not be called as the grader calls it ({error}); it expects the "
+                         f"parameters of the stub: {name}{inspect.signature(function)} was given "
+                         f"{len(args) + len(kwargs)} arguments") from None
         where = frames[-1] if frames else traceback.extract_tb(error.__traceback__)[-1]
-        raise Failed(f"{name}() raised {type(error).__name__} at {Path(where.filename).name} line {where.lineno}: "
-                     f"{error}") from None
+        what = "called exit()" if isinstance(error, SystemExit) else f"raised {type(error).__name__}"
+        raise Failed(f"{name}() {what} at {Path(where.filename).name} line {where.lineno}"
+                     + (f": {error}" if str(error) and not isinstance(error, SystemExit) else "")) from None
 
 
 # -- comparing, and recognising the usual mistakes ---------------------------------------------------
@@ -98,12 +106,12 @@ def diagnosis(got: np.ndarray, expected: np.ndarray, factors: dict[str, float]) 
             for label, value in factors.items():
                 for sign, signed in ((1, ""), (-1, "the sign is flipped and ")):
                     if math.isclose(ratio, sign * value, rel_tol=1e-6):
-                        return (f"{signed}it is {label} times too large: a factor 1/{label} missing, "
-                                f"or {label} too many")
+                        return (f"{signed}a factor {label} too many, or 1/{label} missing "
+                                f"(yours is {abs(ratio):.3g} × the expected)")
                     if math.isclose(ratio, sign / value, rel_tol=1e-6):
-                        return (f"{signed}it is {label} times too small: a factor {label} missing, "
-                                f"or 1/{label} too many")
-            return f"it is {ratio:.4g} times the expected value"
+                        return (f"{signed}a factor {label} missing, or 1/{label} too many "
+                                f"(yours is {abs(ratio):.3g} × the expected)")
+            return f"yours is {ratio:.4g} × the expected"
     return ""
 
 
@@ -120,6 +128,32 @@ def compare(name: str, got: Any, expected: np.ndarray, factors: dict[str, float]
     what = diagnosis(got, expected, factors or {})
     at = f" at index {index}" if index else ""
     raise Failed(f"{name}{at}: expected {expected[index]:.6g}, got {got[index]:.6g}" + (f": {what}" if what else ""))
+
+
+def check_updated(name: str, before: np.ndarray, after: np.ndarray, expected: np.ndarray) -> None:
+    """An array the function must update in place, which it left as it was (a rebinding)."""
+    if np.array_equal(before, after) and not np.array_equal(before, expected):
+        raise Failed(f"{name} did not change: update it in place ({name}[...] = ..., {name} -= ...); rebinding "
+                     f"the name ({name} = ...) changes nothing outside your function")
+
+
+def parts(got: Any, count: int, names: str) -> tuple:
+    """A returned tuple (or list) of ``count`` parts, or a Failed saying what to return."""
+    if not (isinstance(got, (tuple, list)) and len(got) == count):
+        raise Failed(f"return {names}, got {type(got).__name__}"
+                     + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+    return tuple(got)
+
+
+def number(name: str, got: Any) -> float:
+    """A returned loss as a float (a Python number, a NumPy scalar or a size-1 array)."""
+    try:
+        value = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Failed(f"{name}: expected a number, got {type(got).__name__}") from None
+    if value.size != 1:
+        raise Failed(f"{name}: expected a number, got an array of shape {value.shape}")
+    return float(value.reshape(-1)[0])
 
 
 def check_unchanged(name: str, before: np.ndarray, after: np.ndarray) -> None:
@@ -161,9 +195,7 @@ def check_linear_backward(module: ModuleType) -> str:
     dx = layer.backward(dy)
     expected = {"dx": dx, "dW": layer.grads["W"], "db": layer.grads["b"]}
     inputs = (x.copy(), layer.params["W"].copy(), dy.copy())
-    got = call(module, "linear_backward", *inputs)
-    if not (isinstance(got, tuple) and len(got) == 3):
-        raise Failed(f"return the triple (dx, dW, db), got {type(got).__name__}")
+    got = parts(call(module, "linear_backward", *inputs), 3, "the triple (dx, dW, db)")
     names = list(expected)
     for i, name in enumerate(names):           # parts in the wrong places?
         value = np.asarray(got[i], dtype=np.float64) if got[i] is not None else None
@@ -251,26 +283,30 @@ def check_softmax_cross_entropy(module: ModuleType) -> str:
     worst = 0.0
     for scale in (1.0, 1000.0):                 # the second: logits large enough to overflow exp
         logits = scale * rng.standard_normal((6, 4))
+        if scale > 1:
+            logits += rng.uniform(-5e4, 5e4, (6, 1))    # and rows far apart: one global max is not enough
         labels = rng.integers(0, 4, 6)
         loss = minirai.SoftmaxCrossEntropy()
         value = float(loss.forward(logits, labels))
         expected_grad = loss.backward()
-        got = call(module, "softmax_cross_entropy", logits.copy(), labels.copy())
-        if not (isinstance(got, tuple) and len(got) == 2):
-            raise Failed(f"return the pair (loss, dlogits), got {type(got).__name__}")
-        got_loss, got_grad = got
+        got_loss, got_grad = parts(call(module, "softmax_cross_entropy", logits.copy(), labels.copy()), 2,
+                                   "the pair (loss, dlogits)")
         if np.ndim(got_loss) == 2 and np.ndim(got_grad) == 0:
             raise Failed("the parts are swapped: return (loss, dlogits)")
-        what = "with large logits (scale 1000)" if scale > 1 else ""
-        try:
-            loss_value = float(np.asarray(got_loss, dtype=np.float64))
-        except (TypeError, ValueError):
-            raise Failed(f"loss: expected a number, got {type(got_loss).__name__}") from None
-        if not np.isfinite(loss_value) or not np.all(np.isfinite(np.asarray(got_grad, dtype=np.float64))):
-            raise Failed(f"loss or dlogits is NaN or inf {what}: exp overflowed; subtract each row's maximum "
-                         "from its logits first (softmax does not change)")
-        worst = max(worst, compare(f"loss {what}".strip(), np.array(loss_value), np.array(value), {"N": 6.0}),
-                    compare(f"dlogits {what}".strip(), got_grad, expected_grad, {"N": 6.0}))
+        for part, what in ((got_loss, "loss"), (got_grad, "dlogits")):
+            if part is None:
+                raise Failed(f"{what} is None: return (loss, dlogits)")
+        large = " with large logits" if scale > 1 else ""
+        loss_value = number(f"loss{large}", got_loss)
+        grad = array_of(f"dlogits{large}", got_grad, expected_grad)
+        if not np.all(np.isfinite(grad)):
+            raise Failed(f"dlogits holds NaN or inf{large}: exp overflowed; subtract each row's maximum from its "
+                         "logits first (softmax does not change)")
+        if not np.isfinite(loss_value):
+            raise Failed(f"the loss is {loss_value}{large}: a probability underflowed to 0 before the log; "
+                         "compute log-softmax as shifted - log Σ exp(shifted), not log(softmax)")
+        worst = max(worst, compare(f"loss{large}", np.array(loss_value), np.array(value), {"N": 6.0}),
+                    compare(f"dlogits{large}", grad, expected_grad, {"N": 6.0}))
     return f"loss and dlogits match minirai.SoftmaxCrossEntropy, large logits included (max diff {worst:.1e})"
 
 
@@ -286,19 +322,20 @@ def check_sgd_momentum(module: ModuleType) -> str:
         param, buf = start.copy(), rng.uniform(-100, 100, start.shape)   # the first step must overwrite buf
         for step, g in enumerate(grads):
             engine_g[...] = g
-            garbage = buf.copy()
+            garbage, before, engine_before = buf.copy(), param.copy(), engine_p.copy()
             optimizer.step()
             g_in = g.copy()
             call(module, "sgd_momentum_update", param, g_in, buf, lr, momentum, step == 0)
             check_unchanged("grad", g, g_in)
-            if step == 0 and np.array_equal(param, start):
-                raise Failed("param did not change: update it in place (param -= ...); rebinding the name "
-                             "(param = param - ...) changes nothing outside your function")
+            check_updated("param", before, param, engine_p)
             what = f"lr={lr}, momentum={momentum}, step {step + 1}"
-            if step == 0 and momentum and close(buf, momentum * garbage + g):
-                raise Failed(f"momentum buffer ({what}): on the first step the buffer is the gradient itself; "
-                             "it held garbage, which you kept")
-            worst = max(worst, compare(f"param ({what})", param, engine_p, {"lr": lr}))
+            if momentum:
+                check_updated("buf", garbage, buf, optimizer.state[0]["momentum_buffer"])
+                if step == 0 and close(buf, momentum * garbage + g):
+                    raise Failed(f"momentum buffer ({what}): on the first step the buffer is the gradient "
+                                 "itself; it held garbage, which you kept")
+            worst = max(worst, compare(f"the step param moved ({what})", param - before, engine_p - engine_before,
+                                       {"lr": lr}))
             if momentum:
                 compare(f"momentum buffer ({what})", buf, optimizer.state[0]["momentum_buffer"], {"lr": lr})
     return f"4 steps x 3 settings match minirai.SGD (max diff {worst:.1e})"
@@ -309,51 +346,60 @@ def check_adam(module: ModuleType) -> str:
     rng = _rng(13)
     start = rng.standard_normal((3, 4))
     engine_p, engine_g = start.copy(), np.zeros_like(start)
-    lr, betas, eps = 0.01, (0.9, 0.999), 1e-8
+    lr, betas, eps = 0.01, (0.8, 0.99), 1e-3         # not the defaults, and an ε large enough to matter
     optimizer = minirai.Adam([(engine_p, engine_g)], lr=lr, betas=betas, eps=eps)
     param, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
     worst = 0.0
     for t in range(1, 6):
-        g = rng.standard_normal(start.shape)
+        g = 0.05 * rng.standard_normal(start.shape)
         engine_g[...] = g
-        before = param.copy()
+        before, engine_before, m_before, v_before = param.copy(), engine_p.copy(), m.copy(), v.copy()
         optimizer.step()
         call(module, "adam_update", param, g.copy(), m, v, t, lr, betas, eps)
-        step_taken = param - before
-        no_correction = -lr * optimizer.state[0]["m"] / (np.sqrt(optimizer.state[0]["v"]) + eps)
-        if t == 1 and close(step_taken, no_correction, rtol=1e-5):
+        state = optimizer.state[0]
+        for name, old, new, expected in (("param", before, param, engine_p), ("m", m_before, m, state["m"]),
+                                         ("v", v_before, v, state["v"])):
+            check_updated(name, old, new, expected)
+        no_correction = -lr * state["m"] / (np.sqrt(state["v"]) + eps)
+        if t == 1 and close(param - before, no_correction, rtol=1e-5):
             raise Failed("param at step 1: these are the steps without bias correction; divide m by (1 - β1^t) "
                          "and v by (1 - β2^t)")
-        worst = max(worst, compare(f"param (step {t})", param, engine_p, {"lr": lr}))
-        compare(f"m (step {t})", m, optimizer.state[0]["m"])
-        compare(f"v (step {t})", v, optimizer.state[0]["v"])
-    return f"5 steps match minirai.Adam: param, m and v (max diff {worst:.1e})"
+        worst = max(worst, compare(f"the step param moved (step {t})", param - before, engine_p - engine_before,
+                                   {"lr": lr}))
+        compare(f"m (step {t})", m, state["m"])
+        compare(f"v (step {t})", v, state["v"])
+    return f"5 steps match minirai.Adam: the steps, m and v (max diff {worst:.1e})"
 
 
 def check_rprop(module: ModuleType) -> str:
     import minirai
     rng = _rng(14)
+    etas, step_sizes = (0.4, 1.3), (0.05, 0.15)      # not the defaults: the clip is reached within 6 steps
     start = rng.standard_normal(12)
     engine_p, engine_g = start.copy(), np.zeros(12)
-    optimizer = minirai.Rprop([(engine_p, engine_g)], lr=0.1)
+    optimizer = minirai.Rprop([(engine_p, engine_g)], lr=0.1, etas=etas, step_sizes=step_sizes)
     param, prev_grad, step = start.copy(), np.zeros(12), np.full(12, 0.1)
     signs = rng.choice([-1.0, 1.0], size=(6, 12))
     signs[:, :3] = 1.0                                   # some entries keep their sign (their Δ grows)
+    signs[2:4, 3] = 0.0                                  # and one gradient is exactly 0 for two steps
     worst = 0.0
     for k in range(6):
         g = signs[k] * rng.uniform(0.5, 2.0, 12)
         engine_g[...] = g
-        before = param.copy()
+        before, step_before = param.copy(), step.copy()
         optimizer.step()
-        call(module, "rprop_update", param, g.copy(), prev_grad, step)
-        flipped = optimizer.state[0]["prev_sign"] == 0
-        if k and flipped.any() and not np.allclose(param[flipped], before[flipped]):
+        call(module, "rprop_update", param, g.copy(), prev_grad, step, etas, step_sizes)
+        state = optimizer.state[0]
+        check_updated("param", before, param, engine_p)
+        check_updated("step", step_before, step, state["step_size"])
+        flipped = state["prev_sign"] == 0
+        if k and (flipped & (signs[k] != 0)).any() and not np.allclose(param[flipped], before[flipped]):
             raise Failed(f"param (step {k + 1}): an entry whose gradient changed sign moved; on a sign flip "
-                         "Rprop skips that entry's move (and sets its previous gradient to 0)")
-        worst = max(worst, compare(f"step sizes (step {k + 1})", step, optimizer.state[0]["step_size"],
-                                   {"η+": 1.2, "η-": 0.5}))
+                         "Rprop skips that entry's move, and the next step treats it as having no previous sign")
+        worst = max(worst, compare(f"step sizes (step {k + 1})", step, state["step_size"],
+                                   {"η+": etas[1], "η-": etas[0]}))
         compare(f"param (step {k + 1})", param, engine_p)
-        compare(f"sign of prev_grad (step {k + 1})", np.sign(prev_grad), optimizer.state[0]["prev_sign"])
+        compare(f"sign of prev_grad (step {k + 1})", np.sign(prev_grad), state["prev_sign"])
     return f"6 steps match minirai.Rprop: param and step sizes (max diff {worst:.1e})"
 
 
@@ -379,11 +425,7 @@ def check_relaxed_loss(module: ModuleType) -> str:
     lam = 0.7
     trainer, arrays = _two_blocks(lam)
     expected = float(trainer.forward())
-    got = call(module, "rai_relaxed_loss", *arrays, lam)
-    try:
-        got = float(np.asarray(got, dtype=np.float64))
-    except (TypeError, ValueError):
-        raise Failed(f"return the relaxed loss as a number, got {type(got).__name__}") from None
+    got = number("L", call(module, "rai_relaxed_loss", *arrays, lam))
     output, hidden = float(trainer.output_loss), float(trainer.hidden_values[0])
     N, H = arrays[1].shape
     if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-12):
@@ -406,9 +448,7 @@ def check_rai_table_gradient(module: ModuleType) -> str:
     trainer.backward()
     expected_input = trainer.grad_tables_as_input[0].copy()
     expected_target = trainer.grad_tables_as_target[0].copy()
-    got = call(module, "rai_table_gradient", *arrays, lam)
-    if not (isinstance(got, tuple) and len(got) == 2):
-        raise Failed(f"return the pair (as_input, as_target), got {type(got).__name__}")
+    got = parts(call(module, "rai_table_gradient", *arrays, lam), 2, "the pair (as_input, as_target)")
     as_input, as_target = (array_of(name, value, expected_input) for name, value in
                            zip(("as_input", "as_target"), got))
     if close(as_input, expected_target) and close(as_target, expected_input):
@@ -462,11 +502,17 @@ def load_module(path: str | Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"exercises_{abs(hash(str(path.resolve())))}", path)
     module = importlib.util.module_from_spec(spec)
     try:
-        spec.loader.exec_module(module)    # type: ignore[union-attr]
-    except Exception as error:              # noqa: BLE001 - the learner's file, reported
-        where = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == str(path)]
+        with np.errstate(all="ignore"):
+            spec.loader.exec_module(module)    # type: ignore[union-attr]
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:          # noqa: BLE001 - the learner's file, reported (exit() too)
+        where = [f for f in traceback.extract_tb(error.__traceback__)
+                 if os.path.abspath(f.filename) == os.path.abspath(path)]
         line = where[-1].lineno if where else getattr(error, "lineno", "?")
-        raise ValueError(f"{path.name} does not import: {type(error).__name__} at line {line}: {error}") from None
+        what = "calls exit()" if isinstance(error, SystemExit) else f"does not import: {type(error).__name__}"
+        raise ValueError(f"{path.name} {what} at line {line}"
+                         + (f": {error}" if not isinstance(error, SystemExit) else "")) from None
     return module
 
 

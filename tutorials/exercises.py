@@ -9,8 +9,10 @@ The arrays you get are NumPy arrays (float64). Check your work with
 Each task is compared with minirai itself (its layers, losses, optimizers and RAI trainer).
 A task you have not started is NOT DONE; a wrong answer FAIL, with the array, the index, the
 expected and the got value, and the mistake when the grader recognises it. Reference solutions
-are in ``solutions.py``: try first! The docstrings give the shapes and what to compute; the
-math is in the chapters.
+are in ``solutions.py``: try first! The docstrings give the shapes and what to compute. The
+math of tasks 1-6, 11 and 12 is in the chapters; for tasks 7-10, whose chapters are still to
+come, it is in the docstrings of minirai's own classes (``minirai.SoftmaxCrossEntropy``,
+``minirai.SGD``, ``Adam``, ``Rprop``): derive it first, then read them to check.
 """
 from __future__ import annotations
 
@@ -53,11 +55,11 @@ def tanh_backward(y: np.ndarray, dy: np.ndarray) -> np.ndarray:
 
 
 def bce_backward(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Task 5: dL/dp of binary cross-entropy, L = the *mean* over all entries of
+    """Task 5: dL/dp of binary cross-entropy, L = the *mean* over all M entries of p of
     -[t log p + (1 - t) log(1 - p)].
 
     p (N, 1) predicted probabilities in (0, 1), t (N, 1) targets in {0, 1} -> dp (N, 1).
-    (minirai also floors p (1 - p) at 1e-12; with the p here that never matters.)
+    The p here stay away from 0 and 1: no guard against them is needed.
     """
     raise NotImplementedError("Task 5")
 
@@ -89,9 +91,11 @@ def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray, lr
                         momentum: float, first_step: bool) -> None:
     """Task 8: one step of SGD with momentum on one array, PyTorch's rule (as ``minirai.SGD``).
 
-    param, grad, buf: arrays of one shape; buf is the momentum buffer of the previous step (on the
-    first step it holds garbage). Update param and buf *in place* (``param -= ...``,
-    ``buf[...] = ...``: an optimizer holds these very arrays); leave grad unchanged; return None.
+    param, grad, buf: arrays of one shape. buf is the momentum buffer b of that rule, the
+    quantity the step multiplies by lr; it holds the previous step's b (on the first step,
+    garbage). With momentum 0 this is plain SGD and buf is not used. Update param and buf *in
+    place* (``param -= ...``, ``buf[...] = ...``: an optimizer holds these very arrays); leave grad
+    unchanged; return None.
     """
     raise NotImplementedError("Task 8")
 
@@ -110,10 +114,13 @@ def rprop_update(param: np.ndarray, grad: np.ndarray, prev_grad: np.ndarray, ste
                  etas: tuple[float, float] = (0.5, 1.2), step_sizes: tuple[float, float] = (1e-6, 50.0)) -> None:
     """Task 10: one step of Rprop on one array, minirai's rule (``minirai.Rprop``).
 
-    param, grad, prev_grad (the gradient the previous step used; 0 at first), step (each entry's
-    step size Δ): arrays of one shape. etas = (η-, η+), step_sizes = (Δmin, Δmax). Compare the
-    signs of grad and prev_grad entry by entry, adapt Δ, move param, and remember what the next
-    step compares with, all in place; return None.
+    param, grad, prev_grad (what the previous step remembered; 0 at first), step (each entry's
+    step size Δ): arrays of one shape. etas = (η-, η+), step_sizes = (Δmin, Δmax).
+    Entry by entry: where the gradient keeps its sign, Δ grows by η+; where it flips, Δ shrinks
+    by η-, that entry does not move this step, and the next step treats it as having no previous
+    sign; where either sign is 0, Δ stays. Δ stays within step_sizes. Every other entry moves
+    against its gradient's sign by Δ. Update param, prev_grad and step in place; return None.
+    (Only the sign of prev_grad is checked: storing the gradient or its sign both work.)
     """
     raise NotImplementedError("Task 10")
 
