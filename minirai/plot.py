@@ -303,10 +303,12 @@ def _cmap_with_grey_under() -> Any:
 
 
 # -- saving --------------------------------------------------------------------------------------
-def save(fig: Figure, path: str | os.PathLike) -> None:
-    """Write ``fig`` to ``path`` (format from the suffix, 100 dpi, tight box) and close it.
+def save(fig: Figure, path: str | os.PathLike) -> Figure:
+    """Write ``fig`` to ``path`` (format from the suffix, 100 dpi, tight box) and return it.
 
-    Parent directories are created as needed.
+    Parent directories are created as needed. pyplot lets go of the figure (so a script that
+    saves many does not keep them all), but the figure itself stays drawable: a notebook cell
+    that ends with ``plot.save(...)`` shows it.
     """
     import matplotlib.pyplot as plt
 
@@ -315,6 +317,7 @@ def save(fig: Figure, path: str | os.PathLike) -> None:
         os.makedirs(parent, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
+    return fig
 
 
 # -- helpers -------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ import os
 
 import numpy as np
 
+# %matplotlib inline
+
 import minirai
 from minirai import backend, data, plot, train
 
@@ -228,13 +230,18 @@ print(f"largest |gradient entry| at the last step: {largest:.3g}"
 #
 # `plot.landscape` evaluates the network on a 100 x 100 grid (one batched chained forward
 # pass) and colours it by the output probability, with the training points on top.
-# Every plot function returns a figure; `plot.save` writes a PNG and closes it.
+# Every plot function returns a figure; `plot.save` writes it as a PNG and returns it, so in a
+# notebook a cell that ends with `plot.save(...)` shows the figure.
 
 # %%
 final_acc = history.last("val_acc")
+
+# %%
 plot.save(plot.landscape(model, moons.X_train, moons.y_train,
                          title=f"2-16-16-1 tanh MLP after {iters} Rprop steps (held-out accuracy {final_acc:.3f})"),
           os.path.join(OUT, "01_landscape.png"))
+
+# %%
 plot.save(plot.loss_curves({"MLP": history}, title="Chapter 1: a small MLP on two-moons"),
           os.path.join(OUT, "01_loss_curves.png"))
 print("figures written to", os.path.abspath(OUT))

@@ -29,6 +29,8 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+# %matplotlib inline
+
 import minirai
 from minirai import backend, data, plot, train
 from minirai.fast.denormals import flushing_denormals
@@ -152,7 +154,11 @@ left, right = fig.subplots(1, 2, sharey=True)
 plot.gradient_profile({"BP": recorder}, record=0, ax=left, title=f"BP, step {recorder.steps[0]}")
 plot.gradient_profile({"BP": recorder}, record=-1, ax=right, title=f"BP, step {recorder.steps[-1]}")
 fig.suptitle(f"Weight-gradient norm per layer, {DEPTH}-hidden-layer sigmoid MLP (crosses: exactly 0)")
+
+# %%
 plot.save(fig, os.path.join(OUT, "02_gradient_profile.png"))
+
+# %%
 plot.save(plot.gradient_heatmap({"BP": recorder}, title="BP: weight-gradient norm by layer and step"),
           os.path.join(OUT, "02_gradient_heatmap.png"))
 

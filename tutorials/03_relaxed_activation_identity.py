@@ -32,6 +32,8 @@ import os
 
 import numpy as np
 
+# %matplotlib inline
+
 import minirai
 from minirai import backend, data, plot, rai, train
 from minirai.inspect import GradientRecorder
@@ -308,6 +310,8 @@ for name, rec in (("BP", bp_recorder), ("RAI", rai_recorder)):
 print(f"BP after {bp_history['step'][-1]} steps: loss {bp_history.last('train_loss'):.5f}, "
       f"accuracy {bp_history.last('train_acc'):.3f}")
 
+
+# %%
 plot.save(plot.gradient_profile({"BP": bp_recorder, "RAI": rai_recorder},
                                 title="Per-layer weight-gradient norm: BP against RAI"),
           os.path.join(OUT, "03_gradient_profile_bp_vs_rai.png"))
@@ -330,8 +334,12 @@ plot.save(plot.side_by_side([(bp_model, f"BP, {bp_history['step'][-1]} steps "
                             moons.X_train, moons.y_train,
                             suptitle=f"{DEPTH}-hidden-layer sigmoid MLP on two-moons"),
           os.path.join(OUT, "03_landscape_bp_vs_rai.png"))
+
+# %%
 plot.save(plot.loss_curves({"RAI": history}, title="RAI: relaxed, output and chained losses"),
           os.path.join(OUT, "03_rai_loss_curves.png"))
+
+# %%
 plot.save(plot.identity_gap_curves(history), os.path.join(OUT, "03_identity_gaps.png"))
 print("figures written to", os.path.abspath(OUT))
 
