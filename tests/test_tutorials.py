@@ -51,6 +51,10 @@ def test_chapter_runs_and_writes_its_figures(chapter, tmp_path):
     assert not (out / "tutorial-out").exists()          # MINIRAI_TUTORIAL_OUT was used, not the default
     assert PRINTS[chapter] in result.stdout, result.stdout[-3000:]
     assert "RuntimeWarning" not in result.stderr, result.stderr   # no overflow/underflow noise for a learner
+    if chapter.startswith("02"):     # the text: "about 1/7 per layer compounds to about 1e-34 over 40 layers"
+        line = next(line for line in result.stdout.splitlines() if "layers that is a factor of about" in line)
+        factor = float(line.split()[-1])
+        assert 1e-40 < factor < 1e-28, line
     if chapter.startswith("03"):
         # relaxed loss, chained loss and identity gap are printed side by side
         header = next(line for line in result.stdout.splitlines() if line.split()[:2] == ["step", "lam"])

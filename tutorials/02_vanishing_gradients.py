@@ -105,7 +105,7 @@ print(f"largest σ' anywhere in the chain: {largest:.4f}  (the bound is 0.25)")
 print(f"rms σ' per hidden sigmoid: from {rms.min():.3f} to {rms.max():.3f}")
 print(f"predicted shrink per layer: rms(σ')/√3 = 1/{1 / predicted:.2f}")
 print(f"measured shrink per layer:  1/{measured:.2f}  (geometric mean over the layers with nonzero gradient)")
-print(f"over {DEPTH} layers that is a factor of about {measured ** DEPTH:.1e}")
+print(f"over {DEPTH} layers that is a factor of about {(1 / measured) ** DEPTH:.1e}")   # the gradient shrinks
 
 # %% [markdown]
 # The back-of-the-envelope prediction and the measurement agree to within a few percent
