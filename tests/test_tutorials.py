@@ -7,6 +7,7 @@ with its figures written to a temporary folder (``MINIRAI_TUTORIAL_OUT``).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,13 +23,53 @@ CHAPTERS = {
     "02_vanishing_gradients.py": ["02_gradient_profile.png", "02_gradient_heatmap.png"],
     "03_relaxed_activation_identity.py": ["03_gradient_profile_bp_vs_rai.png", "03_landscape_bp_vs_rai.png",
                                           "03_rai_loss_curves.png", "03_identity_gaps.png"],
+    "04_optimizers.py": ["04_optimizers.png"],
+    "05_softmax_multiclass.py": ["05_loss_curves.png", "05_confusion.png"],
+    "06_initialisation.py": ["06_gradient_profile.png", "06_loss_curves.png"],
+    "07_relaxation_gap.py": ["07_gaps_every_linear.png", "07_loss_curves.png"],
+    "08_minibatch_rai_and_gpu.py": ["08_minibatch_loss_curves.png"],
 }
 #: a line each chapter must print (its key result, so a silent no-op cannot pass)
 PRINTS = {
     "01_backprop_by_hand.py": "Linear ok: True",
     "02_vanishing_gradients.py": "measured shrink per layer",
     "03_relaxed_activation_identity.py": "at the end: relaxed loss",
+    "04_optimizers.py": "moved the first layer:",
+    "05_softmax_multiclass.py": "held-out accuracy",
+    "06_initialisation.py": "first / last hidden layer's gradient",
+    "07_relaxation_gap.py": "the largest identity gap is at cut",
+    "08_minibatch_rai_and_gpu.py": "identical bit for bit",
 }
+
+
+def number_after(text: str, marker: str) -> float:
+    """The number that follows ``marker`` in ``text``."""
+    match = re.search(re.escape(marker) + r"\s*([-+0-9.e]+)", text)
+    assert match, f"{marker!r} not printed"
+    return float(match.group(1).rstrip("."))
+
+
+def check_the_text_s_claims(chapter: str, out: str) -> None:
+    """What each chapter's text says about the numbers it prints (signs, orders of magnitude, which layer)."""
+    if chapter.startswith("02"):     # "about 1/7 per layer compounds to about 1e-34 over 40 layers"
+        assert 1e-40 < number_after(out, "layers that is a factor of about") < 1e-28
+    if chapter.startswith("04"):     # only Rprop moves the first layer of the deep net
+        assert "moved the first layer: {'gradient descent': False, 'Adam': False, 'Rprop': True}" in out
+    if chapter.startswith("05"):     # softmax as written overflows; the stable one does not; digits learn
+        assert "as written:    [[nan nan nan]]" in out and "ok = True" in out
+        assert number_after(out, "held-out accuracy") >= 0.9
+    if chapter.startswith("06"):     # about 1e-33, about 1e-25, about 4; only the orthogonal one trains
+        ratios = [float(v) for v in re.findall(r"gradient at step 1 = ([-+0-9.e]+);", out)]
+        accuracies = [float(v) for v in re.findall(r"training accuracy ([0-9.]+)", out)]
+        assert ratios[0] < 1e-28 and ratios[1] < 1e-20 and 1e-2 < ratios[2] < 1e2, ratios
+        assert accuracies[0] == accuracies[1] == 0.5 and accuracies[2] > 0.8, accuracies
+    if chapter.startswith("07"):     # the first cut has the largest gap; 'linear[3:]' fits the training set
+        assert "the largest identity gap is at cut 1 of" in out
+        every, tuned = (float(v) for v in re.findall(r"chained: training accuracy ([0-9.]+)", out))
+        assert tuned == 1.0 > every
+    if chapter.startswith("08"):     # exact where it should be; both kinds learn digits
+        assert "identical bit for bit: True" in out and "untouched: True" in out
+        assert all(float(v) >= 0.85 for v in re.findall(r"held-out accuracy ([0-9.]+)", out))
 
 
 def run(args: list[str], out: Path | None = None) -> subprocess.CompletedProcess:
@@ -51,10 +92,7 @@ def test_chapter_runs_and_writes_its_figures(chapter, tmp_path):
     assert not (out / "tutorial-out").exists()          # MINIRAI_TUTORIAL_OUT was used, not the default
     assert PRINTS[chapter] in result.stdout, result.stdout[-3000:]
     assert "RuntimeWarning" not in result.stderr, result.stderr   # no overflow/underflow noise for a learner
-    if chapter.startswith("02"):     # the text: "about 1/7 per layer compounds to about 1e-34 over 40 layers"
-        line = next(line for line in result.stdout.splitlines() if "layers that is a factor of about" in line)
-        factor = float(line.split()[-1])
-        assert 1e-40 < factor < 1e-28, line
+    check_the_text_s_claims(chapter, result.stdout)
     if chapter.startswith("03"):
         # relaxed loss, chained loss and identity gap are printed side by side
         header = next(line for line in result.stdout.splitlines() if line.split()[:2] == ["step", "lam"])

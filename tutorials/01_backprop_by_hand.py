@@ -242,9 +242,11 @@ plot.save(plot.landscape(model, moons.X_train, moons.y_train,
           os.path.join(OUT, "01_landscape.png"))
 
 # %%
+print("figures written to", os.path.abspath(OUT))
+
+# %%
 plot.save(plot.loss_curves({"MLP": history}, title="Chapter 1: a small MLP on two-moons"),
           os.path.join(OUT, "01_loss_curves.png"))
-print("figures written to", os.path.abspath(OUT))
 
 # %% [markdown]
 # ## What to take away
@@ -257,3 +259,14 @@ print("figures written to", os.path.abspath(OUT))
 #
 # Exercises 1 to 6 in `tutorials/exercises.py` build on this chapter (grade them with
 # `minirai check 1 2 3 4 5 6`).
+#
+# ## Check yourself
+#
+# 1. A Linear layer gets `dy` of shape (N, 3) and has W of shape (5, 3). What are the shapes of
+#    `dx`, `dW` and `db`?
+# 2. Why is `db` a sum over the examples and not a mean?
+# 3. A Sigmoid's backward uses its cached *output* y, not its input. Why is that enough?
+#
+# *Answers:* (1) (N, 5), (5, 3), (3,). (2) The loss is already a mean; each example's row of
+# `dy` carries its 1/N, and the bias is used by every example. (3) σ'(x) = σ(x)(1 - σ(x)) =
+# y(1 - y).

@@ -250,3 +250,13 @@ print(f"after the BP run, {zeros32} of {total} weight-gradient entries ({zeros32
 #
 # Chapter 3 trains the same network with Relaxed Activation Identity, where no gradient has
 # to cross more than one layer.
+#
+# ## Check yourself
+#
+# 1. What is the largest slope of a sigmoid, and where?
+# 2. If each layer shrinks the gradient by 1/7, about how many layers take it from 1 to
+#    float32's smallest normal number, about 1e-38?
+# 3. Why does the last layer's gradient stay healthy while the first one's vanishes?
+#
+# *Answers:* (1) ¼, at 0. (2) About 45 (7^45 ≈ 1e38). (3) The last layer is one Jacobian away
+# from the loss; the first is 40.

@@ -340,8 +340,10 @@ plot.save(plot.loss_curves({"RAI": history}, title="RAI: relaxed, output and cha
           os.path.join(OUT, "03_rai_loss_curves.png"))
 
 # %%
-plot.save(plot.identity_gap_curves(history), os.path.join(OUT, "03_identity_gaps.png"))
 print("figures written to", os.path.abspath(OUT))
+
+# %%
+plot.save(plot.identity_gap_curves(history), os.path.join(OUT, "03_identity_gaps.png"))
 
 # %% [markdown]
 # ## What to take away
@@ -355,3 +357,14 @@ print("figures written to", os.path.abspath(OUT))
 #
 # Exercises 11 and 12 in `tutorials/exercises.py` ask you for the relaxed loss of a 2-block
 # chain and for its table's two gradient parts, by hand (`minirai check 11 12`).
+#
+# ## Check yourself
+#
+# 1. A table appears in two terms of the relaxed loss. Which two?
+# 2. A relaxed loss of 1e-4: what two other numbers do you need before you believe the network
+#    is good?
+# 3. How far does a gradient travel in one RAI step, and in one BP step?
+#
+# *Answers:* (1) As the input of the next block, and as the target of the previous block's
+# hidden loss. (2) The chained loss/accuracy (the network as it predicts) and the identity
+# gap per cut. (3) One block in RAI; the whole depth in BP.

@@ -9,10 +9,9 @@ The arrays you get are NumPy arrays (float64). Check your work with
 Each task is compared with minirai itself (its layers, losses, optimizers and RAI trainer).
 A task you have not started is NOT DONE; a wrong answer FAIL, with the array, the index, the
 expected and the got value, and the mistake when the grader recognises it. Reference solutions
-are in ``solutions.py``: try first! The docstrings give the shapes and what to compute. The
-math of tasks 1-6, 11 and 12 is in the chapters; for tasks 7-10, whose chapters are still to
-come, it is in the docstrings of minirai's own classes (``minirai.SoftmaxCrossEntropy``,
-``minirai.SGD``, ``Adam``, ``Rprop``): derive it first, then read them to check.
+are in ``solutions.py``: try first! The docstrings give the shapes and what to compute; the
+math is in the chapters (tasks 1-6: chapter 1; 7: chapter 5; 8-10: chapter 4; 11-12: chapters
+3 and 7).
 """
 from __future__ import annotations
 
@@ -75,7 +74,7 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     raise NotImplementedError("Task 6")
 
 
-# -- multi-class -----------------------------------------------------------------------------------
+# -- chapter 05: multi-class -----------------------------------------------------------------------------------
 def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
     """Task 7: the mean cross-entropy of softmax(logits) against integer labels, and its gradient.
 
@@ -86,7 +85,7 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     raise NotImplementedError("Task 7")
 
 
-# -- optimizers ------------------------------------------------------------------------------------
+# -- chapter 04: optimizers ------------------------------------------------------------------------------------
 def sgd_momentum_update(param: np.ndarray, grad: np.ndarray, buf: np.ndarray, lr: float,
                         momentum: float, first_step: bool) -> None:
     """Task 8: one step of SGD with momentum on one array, PyTorch's rule (as ``minirai.SGD``).
