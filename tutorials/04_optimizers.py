@@ -19,8 +19,8 @@
 # |---|---|
 # | gradient descent | $p \leftarrow p - \eta\, g$ |
 # | momentum (μ) | $b \leftarrow \mu b + g,\; p \leftarrow p - \eta\, b$ (b = g on the first step) |
-# | Adam | $m, v$ = running means of g and g², bias-corrected: $p \leftarrow p - \eta\, \hat m / (\sqrt{\hat v} + \varepsilon)$ |
-# | Rprop | only sign(g) matters: each entry's step Δ grows by 1.2 while the sign holds and halves on a flip |
+# | Adam | $m \leftarrow \beta_1 m + (1-\beta_1) g$, $v \leftarrow \beta_2 v + (1-\beta_2) g^2$; at step t, $\hat m = m/(1-\beta_1^t)$, $\hat v = v/(1-\beta_2^t)$ and $p \leftarrow p - \eta\, \hat m / (\sqrt{\hat v} + \varepsilon)$ (β1 = 0.9, β2 = 0.999, ε = 1e-8) |
+# | Rprop | only sign(g) matters: each entry's step Δ grows by 1.2 while the sign holds; on a flip Δ halves, the entry does not move, and the next step treats it as having no previous sign; Δ stays when a sign is 0; Δ stays within [1e-6, 50]; then $p \leftarrow p - \mathrm{sign}(g)\,\Delta$ |
 #
 # In this chapter we
 #
@@ -49,7 +49,8 @@ moons = data.moons()
 #
 # The same initial weights (seed 0) every time, a 2-16-16-1 tanh network, full batch.
 # Learning rates are each rule's usual scale: gradient descent needs a large one (0.5);
-# Adam's and Rprop's steps are about their learning rate (0.01) whatever the gradient's size.
+# Adam's steps are about its learning rate (0.01) whatever the gradient's size, and Rprop's
+# start at its learning rate and then grow or shrink with the signs.
 
 # %%
 iters = 100 if QUICK else 300
@@ -102,19 +103,21 @@ for name, make in deep_rules.items():
           f"last layer moved by {moves[name][1]:.1e}")
 
 # %% [markdown]
-# - **Gradient descent** moves the first layer by η·g, below 1e-35. The weights are about 0.1,
-#   and float32 resolves only about 1e-8 of that, so nothing changes at all.
+# - **Gradient descent** moves the first layer by η·g, below 1e-35. Its weights are of order
+#   0.5, where neighbouring float32 numbers are about 6e-8 apart, so nothing changes at all.
 # - **Adam** moves it by η·m̂/(√v̂ + ε). With g below 1e-35, √v̂ is as tiny, far below
 #   ε = 1e-8. The step is then about η·g/ε, again far below float32's resolution. ε exists so
 #   that Adam never divides by zero, and it also hides the tiny gradients.
 # - **Rprop** uses only the sign of g. Its step is η = 0.01 for the first layer as for the last.
-#   This is why the proposal's experiments use Rprop: it moves layers whose gradients are
-#   tiny, as long as they are not exactly 0.
+#   Rprop is the optimizer of the proposal's experiments, and this is what it brings there: it
+#   moves layers whose gradients are tiny, as long as they are not exactly 0. (The sign is
+#   right: 5e-36 is an ordinary float32 number, and float32 keeps its relative precision.)
 #
-# A step is still not learning, though. Rprop moves the first layer in the direction the
-# sign says, but with a 1e-35 signal buried in rounding, that direction is nearly
-# arbitrary. Chapter 6 makes the gradient itself survive the depth, and chapter 3's RAI
-# makes it come from one layer away.
+# Moving is still not learning, though. On the proposal's 101-layer network, BP with Rprop
+# stays at the loss ln 2 (chapter 3's figure and `docs/results.md`): every layer steps by Δ in
+# the direction of its sign, but the first layers' effect on the loss is so small that these
+# steps do not reach the output. Chapter 6 makes the gradient itself survive the depth, and
+# chapter 3's RAI makes it come from one layer away.
 #
 # ## Check yourself
 #

@@ -38,7 +38,7 @@ from minirai import backend, data, plot, train
 QUICK = os.environ.get("MINIRAI_TUTORIAL_QUICK") == "1"   # fewer iterations (the test suite sets it)
 OUT = os.environ.get("MINIRAI_TUTORIAL_OUT", "tutorial-out")
 backend.set_device("cpu")
-np.set_printoptions(precision=4, suppress=True)
+np.set_printoptions(precision=4)
 
 # %% [markdown]
 # ## 1. Softmax, stable
@@ -64,8 +64,10 @@ print("minirai's loss for label 0:", float(loss.forward(z, np.array([0]))))
 #
 # ## 2. The gradient
 #
-# With $\log s_c = z_c - \log \sum_k e^{z_k}$, differentiating $-\log s_{y}$ by $z_c$ gives
-# $s_c - [c = y]$. The mean over N examples divides by N. minirai's `SoftmaxCrossEntropy.backward`
+# With $\log s_y = z_y - \log \sum_k e^{z_k}$, differentiate $-\log s_y$ by $z_c$. The first
+# term gives $-[c = y]$ (1 if c is the label, else 0). The second gives
+# $\partial_{z_c} \log \sum_k e^{z_k} = e^{z_c} / \sum_k e^{z_k} = s_c$. Together:
+# $s_c - [c = y]$, and the mean over N examples divides by N. minirai's `SoftmaxCrossEntropy.backward`
 # returns exactly that; let us check it against finite differences.
 
 # %%

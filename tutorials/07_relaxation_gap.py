@@ -11,18 +11,19 @@
 # %% [markdown]
 # # Chapter 7: the relaxation gap, and where to cut
 #
-# Chapter 3 trained a deep sigmoid network with RAI. Its relaxed loss fell to about 1e-3,
-# yet the network that predicts, the ordinary chained forward pass, got only about 90% of
-# the training points right. The two differ because the tables are not exactly what the
-# blocks compute. Every cut leaves an identity gap $o_s - Z_{s+1}$, and the chained pass
-# carries each gap on through every layer after it.
+# Chapter 3 trained a deep sigmoid network with RAI. Its relaxed loss fell far below the
+# chained network's loss, and the network that predicts, the ordinary chained forward pass, got
+# only about 90% of the training points right. The two differ because the tables are not
+# exactly what the blocks compute. Every cut leaves a difference $o_s - Z_{s+1}$; its mean
+# square is the *identity gap* the trainer records, its largest entry $\max|o_s - Z_{s+1}|$
+# what we print below. The chained pass carries each difference on through every layer after it.
 #
 # In this chapter we
 #
 # 1. find *which* cut breaks the chain, by starting the chained pass from each table in turn;
 # 2. see why it is the first ones;
-# 3. move the cuts (`cuts="linear[3:]"` keeps the first three Linear layers chained) and close
-#    the gap.
+# 3. move the cuts (`cuts="linear[3:]"` removes the cuts after the first three Linear layers,
+#    so Linear layers 0 to 3 form block 0) and close the gap.
 #
 # Exercise 11 (`minirai check 11`) asks for the relaxed loss of a 2-block chain by hand.
 
@@ -68,22 +69,23 @@ print(f"chained: training accuracy {history.last('chained_acc'):.3f}, held out {
 
 # %%
 def accuracy_from_tables(trainer: RAI) -> list[float]:
+    """The training accuracy of the chain started at each table (the layers after its cut, run on it)."""
     found = []
     for k, position in enumerate(trainer.cuts):
         x = trainer.tables[k]
         for layer in trainer.model.layers[position:]:
             x = layer.forward(x)
-        found.append(float(((x[:, 0] > 0.5) == moons.y_train).mean()))
+        found.append(float((trainer.loss.decision(x) == moons.y_train).mean()))   # the loss's own rule
     return found
 
 
 from_tables = accuracy_from_tables(trainer)
-trainer.forward()
+trainer.forward()      # (the loop above overwrote the layers' caches: run the relaxed objective again)
 largest_gap = [float(np.abs(o - z).max()) for o, z in zip(trainer.outputs[:-1], trainer.tables)]
 print("accuracy of the chain started at table 1, 2, 3, ...:", np.round(from_tables[:8], 2), "...")
-print("largest |o_s - Z_s+1| at cut 1, 2, 3, ...:", " ".join(f"{g:.1e}" for g in largest_gap[:8]), "...")
+print("max |o_s - Z_s+1| at cut 1, 2, 3, ...:", " ".join(f"{g:.1e}" for g in largest_gap[:8]), "...")
 top_two = sorted(int(k) + 1 for k in np.argsort(largest_gap)[-2:])
-print(f"the two largest identity gaps are at cuts {top_two[0]} and {top_two[1]} of {len(largest_gap)}")
+print(f"the two largest max |o - Z| are at cuts {top_two[0]} and {top_two[1]} of {len(largest_gap)}")
 
 # %% [markdown]
 # Cuts are counted from 1, the cut nearest the input (as in the figure below). The chain
@@ -123,8 +125,9 @@ plot.save(plot.loss_curves({"every Linear": history, "linear[3:]": tuned_history
 # and its chained loss approaches the relaxed one: the gap is closed. This is the method
 # `rai-tuned` of `minirai study` (see `docs/study.md`: 100% on each of 3 seeds of the
 # proposal's 101-layer net, 98.2–99.9% held out). `studies/relaxation_gap.py` runs the other
-# remedies one would try first: a growing penalty λ, re-initialising the tables, refitting
-# the output layer, a chained fine-tune. None of them helped. A growing λ cannot help with
+# remedies one would try first, a growing penalty λ and re-initialising the tables, and
+# `docs/study.md` adds two tried by hand, refitting the output layer and a chained fine-tune.
+# None of them helped. A growing λ cannot help with
 # Rprop: for every table but the last, both parts of its gradient carry λ, and Rprop keeps
 # only signs.
 #

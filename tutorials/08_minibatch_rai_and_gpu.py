@@ -15,10 +15,12 @@
 # "incompatible with batched, mini-batched, and stochastic gradient descent methods". There are
 # two workarounds, both in `minirai.minibatch.MiniBatchRAI`:
 #
-# - **persistent tables** (as in ParMAC): keep all N rows, and at each step update the weights
+# - **persistent tables** (as in ParMAC, Carreira-Perpiñán & Alizadeh, 2016): keep all N rows,
+#   and at each step update the weights
 #   and only the batch's rows. The optimizer's state (Adam's m and v, Rprop's step sizes) is
 #   kept per row, and so is its step count.
-# - **per-batch auxiliaries** (as in online alternating minimisation and predictive coding):
+# - **per-batch auxiliaries** (as in online alternating minimisation, Choromanska et al., 2019,
+#   and in predictive coding):
 #   give each batch fresh tables from a forward pass, optimise them with the weights for a few
 #   inner steps, then drop them.
 #
@@ -58,17 +60,17 @@ full.fit(minirai.Adam(full.parameters(), lr=1e-2), 20, progress=False)
 batched = MiniBatchRAI(minirai.mlp([2, 16, 16, 1], "tanh", "sigmoid", seed=1), moons.X_train, moons.y_train,
                        minirai.BCE(), batch_size=100)
 batched.fit(minirai.Adam(batched.parameters(), lr=1e-2), 20, progress=False)
-same = all(np.array_equal(a, b) for (a, _), (b, _) in zip(full.parameters(), batched.parameters()))
+same = all(np.array_equal(a, b) for (a, _), (b, _) in zip(full.parameters(), batched.parameters(), strict=True))
 print("one batch of all rows, 20 Adam steps: weights and tables identical bit for bit:", same)
 
 trainer = MiniBatchRAI(minirai.mlp([2, 16, 16, 1], "tanh", "sigmoid", seed=1), moons.X_train, moons.y_train,
                        minirai.BCE(), batch_size=10, seed=0)
 optimizer = minirai.Adam(trainer.parameters(), lr=1e-2)
-trainer.step(optimizer)
+trainer.step(optimizer)                            # a first step, so that every array has moved once
 before = [z.copy() for z in trainer.tables]
 trainer.step(optimizer)
-outside = np.setdiff1d(np.arange(100), trainer.rows)
-print(f"a step on rows {trainer.rows.tolist()}: the other 90 rows untouched:",
+outside = np.setdiff1d(np.arange(len(moons.X_train)), trainer.rows)
+print(f"a step on rows {trainer.rows.tolist()}: the other {len(outside)} rows untouched:",
       all(np.array_equal(b[outside], z[outside]) for b, z in zip(before, trainer.tables)))
 
 # %% [markdown]
@@ -101,14 +103,21 @@ plot.save(plot.loss_curves(histories, title="Chapter 8: mini-batch RAI on digits
 # one block further back per inner step, so with fewer inner steps the first blocks would
 # never learn.
 #
-# Neither kind trains the proposal's 101-layer sigmoid net at batch size 32. `docs/study.md`
-# shows why: a degenerate relaxed solution, where the hidden tables collapse and only the last
-# ones carry the labels. Full-batch Rprop escapes it on two-moons; mini-batches do not.
+# Both learn digits. The curves' x-axis counts steps, and per-batch tables take 3 per batch,
+# so by the end they have seen a third as many epochs. Their relaxed loss is that of the
+# current batch, while persistent tables report all N rows.
+#
+# Neither kind trains the proposal's 101-layer sigmoid net at batch size 32 from the
+# proposal's initialisation. `docs/study.md` shows why: a degenerate relaxed solution. The
+# hidden tables start collapsed (that initialisation maps every input to nearly the same
+# vector), and only the last ones come to carry the labels. Full-batch Rprop escapes it on
+# two-moons; mini-batches do not. From the critical orthogonal initialisation, persistent
+# tables reach 86–89% but do not hold it.
 #
 # ## 3. On a GPU
 #
-# minirai runs the same code on CuPy. `backend.xp()` is NumPy or CuPy, and every layer asks
-# for it. Install the extra that matches your driver (`pip install -e '.[gpu-cuda12]'` or
+# minirai runs the same code on CuPy. Each operation takes its array module from its arrays
+# (`backend.array_module`), and new arrays are made on `backend.xp()`, NumPy or CuPy. Install the extra that matches your driver (`pip install -e '.[gpu-cuda12]'` or
 # `'.[gpu-cuda13]'`), then ask minirai what it found:
 
 # %%
@@ -125,8 +134,9 @@ for key, value in report.items():
 #   second wait. `tests/test_device.py` counts the waits on a stand-in device that refuses
 #   `float()` and `bool()`.
 # - **Launching kernels.** Each array operation is a kernel launch of a few microseconds. A
-#   deep BP step issues about 1,450 of them. The stacked RAI step, which runs 99 identical
-#   blocks as one batched computation, issues about 220.
+#   deep BP step issues about 1,450 of them, and the stacked RAI step, which runs 99 identical
+#   blocks as one batched computation, about 220. (These are counted on the stand-in device,
+#   not measured on a GPU; see `docs/benchmarks.md`.)
 #
 # ## Check yourself
 #
