@@ -46,9 +46,13 @@ def main(argv):
         out, argv = argv[k + 1], argv[:k] + argv[k + 2:]
     opts = dict(init="orthogonal", wopt="adam", wlr=1e-2, topt="same", tlr=1e-2, iters=3000, bs=32, seed=0,
                 cuts="linear[3:]", decay="none", inner=1, lam=1.0, every=100, eps=1e-8, beta=0.9)
+    if not argv:
+        raise SystemExit(__doc__)
     name = argv[0]
     for item in argv[1:]:
-        key, value = item.split("=")
+        key, _, value = item.partition("=")
+        if key not in opts or not value:
+            raise SystemExit(f"minibatch_probe: expected key=value with a key from {sorted(opts)}, got {item!r}")
         opts[key] = value if isinstance(opts[key], str) else type(opts[key])(value)
     RpropM.beta = opts["beta"]
     make = {"adam": lambda p, lr: Adam(p, lr=lr, eps=opts["eps"]), "rprop": lambda p, lr: Rprop(p, lr=lr),
