@@ -21,6 +21,19 @@ updates every row at every step. On mini-batches a step sees B of the N examples
   (as the last table moves, the hidden loss before it opens, and so on). So the default
   ``inner_steps`` is the number of blocks; with fewer, the first blocks never learn.
 
+With persistent tables the weights can also step once per epoch (``weight_steps="per-epoch"``):
+each batch's gradients are weighted by its share B/N of the examples (so that they are those of
+full-batch RAI's mean over N), its rows step at once, the weights' gradient is added to a sum kept
+for the epoch, and the weights step at the epoch's last batch, on the sum. A row's gradient
+depends on its own row and on the weights only, and each row is in one batch per epoch, so every
+gradient of an epoch is taken at the tables and weights of its start: an epoch is one step of
+full-batch RAI, computed B rows at a time. Bit for bit with one batch of all rows; otherwise up
+to rounding (a batch's forward pass rounds differently from the full one's), which SGD keeps
+small, while Rprop and Adam, which step as far on a gradient of 1e-17 as on one of 1, can turn a
+gradient that is exactly 0 in full batch (a hidden loss at forward-pass tables) into a step. It needs the memory of B rows' activations,
+not N, and it is what a full-batch-only optimizer (Rprop) needs on mini-batches; it is not
+stochastic gradient descent on the weights.
+
 Either way the batch's relaxed loss is full-batch RAI's objective on B rows (the losses are
 means over the batch), and the network predicts with the ordinary chained forward pass. The
 optimizer is made on :meth:`MiniBatchRAI.parameters`, as for ``RAI``; the weights take one
@@ -48,6 +61,7 @@ from .validate import check_instance, check_number, check_seed
 
 Array = Any
 TABLES = ("persistent", "per-batch")
+WEIGHT_STEPS = ("per-batch", "per-epoch")
 
 
 def batch_rows(n: int, batch_size: int, shuffle: bool, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -72,6 +86,9 @@ class MiniBatchRAI(RelaxedFit):
     inner_steps : steps on each batch before the next. Default (None): 1 for persistent tables;
         for per-batch tables the number of blocks, so that the output's error reaches the first block.
     shuffle, seed : each epoch visits a fresh permutation of the examples, seeded.
+    weight_steps : ``"per-batch"`` (the weights step at every batch) or ``"per-epoch"`` (persistent
+        tables only, one step per batch: the weights' gradient is summed over the epoch's batches
+        and they step once at its end, which makes an epoch one step of full-batch RAI).
 
     ``tables`` / ``grad_tables`` hold the rows the optimizer updates: N rows (persistent) or
     ``batch_size`` rows (per-batch). ``row_steps`` counts each row's updates. ``objective``
@@ -81,6 +98,7 @@ class MiniBatchRAI(RelaxedFit):
 
     def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *, batch_size: int,
                  tables: str = "persistent", inner_steps: int | None = None, shuffle: bool = True, seed: int = 0,
+                 weight_steps: str = "per-batch",
                  cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
                  lam: float | Schedule = 1.0) -> None:
         check_instance(model, Sequential, "MiniBatchRAI: model", "build one with minirai.mlp(...)")
@@ -89,6 +107,11 @@ class MiniBatchRAI(RelaxedFit):
         if tables not in TABLES:
             raise ValueError(f"MiniBatchRAI: tables must be one of {TABLES}, got {tables!r}")
         inner_steps = check_number(inner_steps, "MiniBatchRAI: inner_steps", low=1, integer=True, none=True)
+        if weight_steps not in WEIGHT_STEPS:
+            raise ValueError(f"MiniBatchRAI: weight_steps must be one of {WEIGHT_STEPS}, got {weight_steps!r}")
+        if weight_steps == "per-epoch" and (tables != "persistent" or inner_steps not in (None, 1)):
+            raise ValueError(f"MiniBatchRAI: weight_steps='per-epoch' needs tables='persistent' and one step per "
+                             f"batch (inner_steps=1), got tables={tables!r}, inner_steps={inner_steps}")
         self.seed = check_seed(seed, "MiniBatchRAI: seed")
         self.model, self.loss = model, loss
         self.X, self.y = prepare_data(model, loss, X, y)
@@ -98,6 +121,9 @@ class MiniBatchRAI(RelaxedFit):
         if inner_steps is None:
             inner_steps = len(self.cuts) + 1 if tables == "per-batch" else 1
         self.batch_size, self.mode, self.inner_steps, self.shuffle = min(batch_size, n), tables, inner_steps, shuffle
+        self.weight_steps = weight_steps
+        # per-epoch weight steps: the weights' gradient summed over the epoch's batches so far
+        self.epoch_grads = [backend.array_module(p).zeros_like(p) for p, _ in model.parameters()]
         self._options = dict(cuts=self.cuts, hidden_loss=hidden_loss, lam=lam)
         self.lam = as_schedule(lam)
         # the rows the optimizer updates: the full trainer's N-row tables, or batch_size scratch rows
@@ -169,10 +195,12 @@ class MiniBatchRAI(RelaxedFit):
                 raise FloatingPointError(f"{objective.locate_nonfinite()} (on that step's batch)")
             runner.backward()
             for grad, batch_grad in zip(self.grad_tables, objective.grad_tables):
-                grad[index] = batch_grad
+                # per-epoch weight steps: the gradient of the mean over all N rows, as full-batch RAI
+                grad[index] = batch_grad if self.weight_steps == "per-batch" else self._share() * batch_grad
+            step_weights = self.weight_steps == "per-batch" or self._add_to_epoch()
             if recorder is not None and recorder.wants(self.steps + 1):
                 recorder.capture(self.steps + 1, self.model, objective)
-            self.update(optimizer, stored, loop)
+            self.update(optimizer, stored, loop, step_weights)
         self.steps += 1
         return value
 
@@ -188,21 +216,40 @@ class MiniBatchRAI(RelaxedFit):
                 state[key][:size] = initial
         self.row_steps[:size] = 0
 
-    def update(self, optimizer: Optimizer, rows: np.ndarray, loop: TrainingLoop) -> None:
-        """The optimizer's rule on the weights (step ``self.steps + 1``) and on the table ``rows``,
-        each row at its own step count; no other row, and no other row's state, is touched."""
+    def _share(self) -> float:
+        """The batch's share B/N of the examples."""
+        return len(self.rows) / int(self.X.shape[0])
+
+    def _add_to_epoch(self) -> bool:
+        """Per-epoch weight steps: add the batch's weight gradient, times its share B/N, to the
+        epoch's sum. At the epoch's last batch the weights' gradient becomes the sum (which is
+        then reset) and this returns True: the weights step."""
+        grads = [grad for _, grad in self.model.parameters()]
+        for total, grad in zip(self.epoch_grads, grads):
+            total += self._share() * grad
+        if self._seen % int(self.X.shape[0]):
+            return False
+        for total, grad in zip(self.epoch_grads, grads):
+            grad[...] = total
+            total[...] = 0
+        return True
+
+    def update(self, optimizer: Optimizer, rows: np.ndarray, loop: TrainingLoop, step_weights: bool = True) -> None:
+        """The optimizer's rule on the weights (their next step; skipped if not ``step_weights``)
+        and on the table ``rows``, each row at its own step count; no other row, and no other
+        row's state, is touched."""
         pairs = optimizer.pairs
         n_weights = len(self.model.parameters())
         if self._counting is not optimizer:           # a new optimizer counts every row's steps from 0
             self.row_steps[:] = 0
             self._counting = optimizer
-        weight_step = optimizer.steps + 1
+        weight_step = optimizer.steps + step_weights
         optimizer.steps = weight_step
-        weight_runs = [run for run in optimizer.runs if max(run[0]) < n_weights]
+        weight_runs = [run for run in optimizer.runs if max(run[0]) < n_weights] if step_weights else []
         covered = {i for run in weight_runs for i in run[0]}
         if loop.fast and weight_runs:
             fast_optim.update_runs(optimizer, weight_runs)
-        for i in range(n_weights):
+        for i in range(n_weights if step_weights else 0):
             if not (loop.fast and i in covered):
                 optimizer.update(*optimizer.pairs[i], optimizer.state[i])
         counts = self.row_steps[rows]
@@ -248,5 +295,6 @@ class MiniBatchRAI(RelaxedFit):
         return self._seen / int(self.X.shape[0])
 
     def __repr__(self) -> str:
-        return (f"MiniBatchRAI({self.mode} tables, batch_size={self.batch_size}, {len(self.cuts)} cuts, "
+        return (f"MiniBatchRAI({self.mode} tables, batch_size={self.batch_size}, weights step {self.weight_steps}, "
+                f"{len(self.cuts)} cuts, "
                 f"{int(self.X.shape[0])} examples, steps={self.steps})")

@@ -6,14 +6,25 @@ identity gap), appended to ``--out``::
 
     python studies/minibatch_probe.py NAME [key=value ...] [--out results.jsonl]
 
-keys (defaults): init=orthogonal|uniform, bs=32, iters=3000, seed=0, cuts="linear[3:]",
-wopt=adam|rprop|rpropm|sgd and wlr=1e-2 (the weights), topt=same|adam|rprop|... and tlr=1e-2
-(the table rows: "same" uses the weights' optimizer), eps=1e-8 (Adam), beta=0.9 (rpropm),
-decay=none|cos (cosine decay of both learning rates), lam=1.0, inner=1, every=100.
+keys (defaults):
 
-``rpropm`` is Rprop's rule on a moving average of the gradient (β = beta), tried here only.
-A separate table optimizer is applied by replacing the trainer's ``update_rows`` (the rows of
-each batch, their own state in that optimizer); minirai has no option for it.
+- the run: init=orthogonal|uniform, bs=32, iters=3000 (batch steps), seed=0, cuts="linear[3:]",
+  lam=1.0, inner=1 (steps per batch), shuffle=1 (0: the same batches every epoch), every=100;
+- the weights: wopt=adam|rprop|rpropm|signum|sgd, wlr=1e-2, eps=1e-8 (Adam), beta=0.9 (rpropm,
+  signum), etam=0.5, etap=1.2, smax=50.0 (Rprop's η-, η+ and largest step, also for rpropm),
+  decay=none|cos (cosine decay of every learning rate), wlr0=0 (if set, the learning rate of the
+  first block's weights), gain0=1.0 (a factor on the first Linear's initial weights and bias);
+- the table rows: topt=same|adam|rprop|... and tlr=1e-2 ("same": the weights' optimizer);
+- how the weights step: epoch=1 (``weight_steps="per-epoch"``: once per epoch on the gradient
+  summed over its batches, i.e. full-batch RAI computed 32 rows at a time), sag=1 (on the mean of
+  the last gradient of every batch, as SAG; needs shuffle=0), wevery=K (with sag=1: the weights
+  step at every K-th step only, the rows at every step; with inner=K, once per batch),
+  shards=1 (one Rprop state for the weights per batch; needs shuffle=0).
+
+``rpropm`` (Rprop's rule on a moving average of the gradient), ``signum`` (the sign of a moving
+average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery and shards are tried here
+only. A separate table optimizer is applied by replacing the trainer's ``update_rows`` (the rows
+of each batch, their own state in that optimizer); minirai has no option for it.
 """
 import json
 import math
@@ -25,6 +36,9 @@ import numpy as np
 from minirai import SGD, Adam, Rprop, data
 from minirai.methods import network
 from minirai.minibatch import MiniBatchRAI
+from minirai.optim import Optimizer
+
+USAGE = __doc__
 
 
 class RpropM(Rprop):
@@ -39,38 +53,122 @@ class RpropM(Rprop):
         super().update(param, state["m"], state)
 
 
-def main(argv):
+class Signum(Optimizer):
+    """The sign of a moving average (Bernstein et al., 2018): m ← β m + (1 - β) g; p ← p - lr · sign(m)."""
+    beta = 0.9
+
+    def init_state(self, param):
+        return {"m": np.zeros_like(param)}
+
+    def update(self, param, grad, state):
+        state["m"][...] = self.beta * state["m"] + (1 - self.beta) * grad
+        param -= self.lr * np.sign(state["m"])
+
+
+def parse(argv):
     out = "minibatch_probe.jsonl"
     if "--out" in argv:
         k = argv.index("--out")
         out, argv = argv[k + 1], argv[:k] + argv[k + 2:]
-    opts = dict(init="orthogonal", wopt="adam", wlr=1e-2, topt="same", tlr=1e-2, iters=3000, bs=32, seed=0,
-                cuts="linear[3:]", decay="none", inner=1, lam=1.0, every=100, eps=1e-8, beta=0.9)
+    opts = dict(init="orthogonal", bs=32, iters=3000, seed=0, cuts="linear[3:]", lam=1.0, inner=1, shuffle=1,
+                every=100, wopt="adam", wlr=1e-2, eps=1e-8, beta=0.9, etam=0.5, etap=1.2, smax=50.0, decay="none",
+                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0)
     if not argv:
-        raise SystemExit(__doc__)
-    name = argv[0]
+        raise SystemExit(USAGE)
     for item in argv[1:]:
         key, _, value = item.partition("=")
         if key not in opts or not value:
             raise SystemExit(f"minibatch_probe: expected key=value with a key from {sorted(opts)}, got {item!r}")
         opts[key] = value if isinstance(opts[key], str) else type(opts[key])(value)
-    RpropM.beta = opts["beta"]
-    make = {"adam": lambda p, lr: Adam(p, lr=lr, eps=opts["eps"]), "rprop": lambda p, lr: Rprop(p, lr=lr),
-            "rpropm": lambda p, lr: RpropM(p, lr=lr), "sgd": lambda p, lr: SGD(p, lr=lr, momentum=0.9)}
+    if (opts["sag"] or opts["shards"]) and opts["shuffle"]:
+        raise SystemExit("minibatch_probe: sag=1 and shards=1 keep one entry per batch: they need shuffle=0")
+    return argv[0], opts, out
+
+
+def optimizer_for(kind, pairs, lr, opts, first=()):
+    """An optimizer of ``kind`` on ``pairs``; with opts["wlr0"], the arrays in ``first`` at that lr."""
+    classes = {"adam": Adam, "rprop": Rprop, "rpropm": RpropM, "signum": Signum, "sgd": SGD}
+    options = {"adam": dict(eps=opts["eps"]), "sgd": dict(momentum=0.9),
+               "rprop": dict(etas=(opts["etam"], opts["etap"]), step_sizes=(1e-6, opts["smax"]))}
+    options["rpropm"] = options["rprop"]
+    base = classes[kind]
+    if not (opts["wlr0"] and first):
+        return base(pairs, lr=lr, **options.get(kind, {}))
+
+    class FirstBlockLR(base):
+        """The first block's weights at learning rate wlr0, all else at lr."""
+        def update(self, param, grad, state):
+            if any(param is p for p in first):
+                lr, self.lr = self.lr, opts["wlr0"]
+                super().update(param, grad, state)
+                self.lr = lr
+            else:
+                super().update(param, grad, state)
+    return FirstBlockLR(pairs, lr=lr, **options.get(kind, {}))
+
+
+def sag_update(trainer, opts):
+    """The weights step on the mean of the last gradient of every batch (fixed batches), every
+    ``wevery``-th step; the batch's rows at every step."""
+    n_weights = len(trainer.model.parameters())
+    stored = {}                                         # batch (its rows) -> (size, its weight gradients)
+
+    def update(optimizer, rows, loop, step_weights=True):
+        if trainer.steps % opts["wevery"] != opts["wevery"] - 1:
+            return MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights=False)
+        grads = [g for _, g in optimizer.pairs[:n_weights]]
+        stored[tuple(trainer.rows)] = (len(trainer.rows), [g.copy() for g in grads])
+        seen = sum(size for size, _ in stored.values())
+        for k, g in enumerate(grads):
+            g[...] = sum(size / seen * kept[k] for size, kept in stored.values())
+        return MiniBatchRAI.update(trainer, optimizer, rows, loop)
+    return update
+
+
+def shards_update(trainer):
+    """One state of the weights' optimizer per batch (fixed batches), swapped in before its step."""
+    n_weights = len(trainer.model.parameters())
+    states = {}
+
+    def update(optimizer, rows, loop, step_weights=True):
+        key = tuple(trainer.rows)
+        if key not in states:
+            states[key] = [optimizer.init_state(p) for p, _ in optimizer.pairs[:n_weights]]
+        for state, kept in zip(optimizer.state, states[key]):   # in place: the fast path's flat
+            for k in kept:                                       # state arrays stay valid
+                state[k][...] = kept[k]
+        MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights)
+        for state, kept in zip(optimizer.state, states[key]):
+            for k in kept:
+                kept[k][...] = state[k]
+    return update
+
+
+def main(argv):
+    name, opts, out = parse(argv)
+    RpropM.beta = Signum.beta = opts["beta"]
     ds = data.moons()
     model, loss = network(ds, [100] * 100, "sigmoid", opts["init"], opts["seed"])
+    for p in model.layers[0].params.values():
+        p *= opts["gain0"]
     trainer = MiniBatchRAI(model, ds.X_train, ds.y_train, loss, batch_size=opts["bs"], seed=opts["seed"],
-                           cuts=opts["cuts"], inner_steps=opts["inner"], lam=opts["lam"])
-    optimizer = make[opts["wopt"]](trainer.parameters(), opts["wlr"])
+                           cuts=opts["cuts"], inner_steps=opts["inner"], lam=opts["lam"],
+                           shuffle=bool(opts["shuffle"]), weight_steps="per-epoch" if opts["epoch"] else "per-batch")
+    first = [p for layer in model.layers[:trainer.cuts[0]] for p in layer.params.values()]
+    optimizer = optimizer_for(opts["wopt"], trainer.parameters(), opts["wlr"], opts, first)
     optimizers = [(optimizer, opts["wlr"])]
     if opts["topt"] != "same":
-        tables = make[opts["topt"]](trainer.parameters(), opts["tlr"])   # only its table entries are used
-        optimizers.append((tables, opts["tlr"]))
+        tables = optimizer_for(opts["topt"], trainer.parameters(), opts["tlr"], opts)  # only its table entries
+        optimizers.append((tables, opts["tlr"]))                                       # are used
 
         def update_rows(weights_optimizer, i, index):
             tables.steps = weights_optimizer.steps
             MiniBatchRAI.update_rows(tables, i, index)
         trainer.update_rows = update_rows
+    if opts["sag"]:
+        trainer.update = sag_update(trainer, opts)
+    elif opts["shards"]:
+        trainer.update = shards_update(trainer)
 
     def decay(step, _trainer):
         if opts["decay"] == "cos":

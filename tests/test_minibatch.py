@@ -10,8 +10,8 @@ from minirai.rai import RAI
 OPTIMIZERS = [(Rprop, dict(lr=0.1)), (Adam, dict(lr=1e-2)), (SGD, dict(lr=0.5, momentum=0.9))]
 
 
-def small(seed=1, sizes=(2, 12, 12, 12, 1)):
-    return mlp(list(sizes), "sigmoid", "sigmoid", seed=seed)
+def small(seed=1, sizes=(2, 12, 12, 12, 1), dtype=None):
+    return mlp(list(sizes), "sigmoid", "sigmoid", seed=seed, dtype=dtype)
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,44 @@ def test_one_batch_of_all_rows_is_full_batch_rai_bitwise(moons, opt, options, re
         history = batched.fit(batched_opt, 25, progress=False, record_every=5)
     for (a, _), (b, _) in zip(full.parameters(), batched.parameters()):
         assert np.array_equal(a, b)
+    with minirai.reference() if reference else np.errstate():
+        epochs = MiniBatchRAI(small(), moons.X_train, moons.y_train, BCE(), batch_size=100, weight_steps="per-epoch")
+        epochs.fit(opt(epochs.parameters(), **options), 25, progress=False, record_every=5)
+    for (a, _), (b, _) in zip(full.parameters(), epochs.parameters()):
+        assert np.array_equal(a, b)                      # per-epoch weight steps of one batch: the same
     for a, b in zip(full_opt.state, batched_opt.state):
         assert all(np.array_equal(a[k], b[k]) for k in a)
     assert np.array_equal(full_history["relaxed_loss"], history["relaxed_loss"])
     assert np.array_equal(full_history["chained_acc"], history["chained_acc"])
+
+
+@pytest.mark.parametrize("reference", [False, True], ids=["fast", "textbook"])
+def test_per_epoch_weight_steps_make_an_epoch_one_full_batch_step(moons, reference):
+    """Batches of 30, 30, 30, 10 with the weights stepping once per epoch on the summed gradient:
+    after k epochs, full-batch RAI's k steps, up to rounding (float64). With SGD: Rprop and Adam
+    step as far on a rounding-level gradient as on any other (see the module's docstring)."""
+    opt, options = SGD, dict(lr=0.5, momentum=0.9)
+    X, y = moons.X_train.astype(np.float64), moons.y_train
+    full = RAI(small(sizes=(2, 8, 8, 1), dtype="float64"), X, y, BCE())
+    full_opt = opt(full.parameters(), **options)
+    full.fit(full_opt, 6, progress=False)
+    with minirai.reference() if reference else np.errstate():
+        batched = MiniBatchRAI(small(sizes=(2, 8, 8, 1), dtype="float64"), X, y, BCE(), batch_size=30, seed=2,
+                               weight_steps="per-epoch")
+        batched_opt = opt(batched.parameters(), **options)
+        batched.fit(batched_opt, 4, progress=False)      # epoch 1: only the last table moves (all hidden
+        W = batched.model.layers[-2].params["W"]      # losses are 0); in epoch 2 the last Linear learns
+        start = W.copy()
+        for _ in range(3):                               # within epoch 2 the weights stay ...
+            batched.step(batched_opt)
+            assert np.array_equal(W, start) and batched_opt.steps == 1
+        batched.step(batched_opt)                        # ... until its last batch: one weight step
+        assert not np.array_equal(W, start) and batched_opt.steps == 2
+        batched.fit(batched_opt, 16, progress=False)     # 4 more epochs
+    assert batched_opt.steps == 6 and batched.row_steps.tolist() == [6] * 100
+    for (a, _), (b, _) in zip(full.parameters(), batched.parameters()):
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    assert not all(np.array_equal(a, b) for (a, _), (b, _) in zip(full.parameters(), batched.parameters()))
 
 
 @pytest.mark.parametrize("opt,options", OPTIMIZERS, ids=["rprop", "adam", "sgd-momentum"])
@@ -151,6 +185,12 @@ def test_bad_arguments_are_named(moons):
         MiniBatchRAI(small(), X, y, BCE(), batch_size=10, inner_steps=0)
     with pytest.raises(ValueError, match="seed"):
         MiniBatchRAI(small(), X, y, BCE(), batch_size=10, seed=-1)
+    with pytest.raises(ValueError, match="weight_steps must be one of"):
+        MiniBatchRAI(small(), X, y, BCE(), batch_size=10, weight_steps="epoch")
+    with pytest.raises(ValueError, match="needs tables='persistent'.*got tables='per-batch'"):
+        MiniBatchRAI(small(), X, y, BCE(), batch_size=10, tables="per-batch", weight_steps="per-epoch")
+    with pytest.raises(ValueError, match="inner_steps=1.*inner_steps=3"):
+        MiniBatchRAI(small(), X, y, BCE(), batch_size=10, inner_steps=3, weight_steps="per-epoch")
     trainer = MiniBatchRAI(small(), X, y, BCE(), batch_size=10)
     with pytest.raises(ValueError, match="made on trainer.parameters"):
         trainer.step(Adam(trainer.model.parameters()))

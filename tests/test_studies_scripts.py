@@ -1,0 +1,39 @@
+"""The study scripts under studies/ run: a few steps of each variant the docs quote."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = ROOT / "studies" / "minibatch_probe.py"
+
+
+def probe(tmp_path, *args):
+    out = tmp_path / "probe.jsonl"
+    done = subprocess.run([sys.executable, str(PROBE), "run", "iters=8", "every=4", *args, "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    return done, out
+
+
+@pytest.mark.parametrize("args", [
+    ("init=uniform", "wopt=rprop", "wlr=0.1", "epoch=1"),
+    ("init=uniform", "wopt=rprop", "wlr=0.1", "sag=1", "shuffle=0", "inner=2", "wevery=2"),
+    ("init=uniform", "wopt=rprop", "wlr=0.1", "shards=1", "shuffle=0", "smax=0.1"),
+    ("wopt=rpropm", "topt=rprop", "tlr=0.1", "decay=cos"),
+    ("wopt=signum", "beta=0", "wlr0=0.1", "gain0=10"),
+], ids=["per-epoch", "sag", "shards", "rpropm", "signum"])
+def test_minibatch_probe_runs_each_variant(tmp_path, args):
+    done, out = probe(tmp_path, *args)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text().splitlines()[-1])
+    assert result["name"] == "run" and len(result["train_acc"]) == 3      # steps 0, 4 and 8
+    assert all(0 <= a <= 1 for a in result["train_acc"] + result["test_acc"])
+
+
+def test_minibatch_probe_names_its_keys(tmp_path):
+    done, _ = probe(tmp_path, "bogus=1")
+    assert done.returncode != 0 and "expected key=value with a key from" in done.stderr and "'wopt'" in done.stderr
+    done, _ = probe(tmp_path, "sag=1")
+    assert done.returncode != 0 and "need shuffle=0" in done.stderr
