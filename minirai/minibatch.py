@@ -30,17 +30,18 @@ gradient of an epoch is taken at the tables and weights of its start: an epoch i
 full-batch RAI, computed B rows at a time. Bit for bit with one batch of all rows; otherwise up
 to rounding (a batch's forward pass rounds differently from the full one's), which SGD keeps
 small, while Rprop and Adam, which step as far on a gradient of 1e-17 as on one of 1, can turn a
-gradient that is exactly 0 in full batch (a hidden loss at forward-pass tables) into a step. It needs the memory of B rows' activations,
-not N, and it is what a full-batch-only optimizer (Rprop) needs on mini-batches; it is not
-stochastic gradient descent on the weights.
+gradient that is exactly 0 in full batch (a hidden loss at forward-pass tables) into a step.
+It needs the memory of B rows' activations, not N, and it is what a full-batch-only optimizer
+(Rprop) needs on mini-batches; it is not stochastic gradient descent on the weights.
 
 Either way the batch's relaxed loss is full-batch RAI's objective on B rows (the losses are
 means over the batch), and the network predicts with the ordinary chained forward pass. The
 optimizer is made on :meth:`MiniBatchRAI.parameters`, as for ``RAI``; the weights take one
-update per step. Its ``update`` rule is applied to gathered rows, so it must be elementwise
-(one entry's update depends on that entry alone), as SGD's, Adam's and Rprop's are; the step
-counts are the optimizer's own (a new optimizer starts every row at step 1). ``grad_tables``
-rows outside the current batch keep the gradient of the last batch they were in.
+update per step (per epoch with ``weight_steps="per-epoch"``). Its ``update`` rule is applied
+to gathered rows, so it must be elementwise (one entry's update depends on that entry alone),
+as SGD's, Adam's and Rprop's are; the step counts are the optimizer's own (a new optimizer
+starts every row at step 1). ``grad_tables`` rows outside the current batch keep the gradient
+of the last batch they were in.
 """
 from __future__ import annotations
 
@@ -123,7 +124,8 @@ class MiniBatchRAI(RelaxedFit):
         self.batch_size, self.mode, self.inner_steps, self.shuffle = min(batch_size, n), tables, inner_steps, shuffle
         self.weight_steps = weight_steps
         # per-epoch weight steps: the weights' gradient summed over the epoch's batches so far
-        self.epoch_grads = [backend.array_module(p).zeros_like(p) for p, _ in model.parameters()]
+        self.epoch_grads = [backend.array_module(p).zeros_like(p) for p, _ in model.parameters()] \
+            if weight_steps == "per-epoch" else []
         self._options = dict(cuts=self.cuts, hidden_loss=hidden_loss, lam=lam)
         self.lam = as_schedule(lam)
         # the rows the optimizer updates: the full trainer's N-row tables, or batch_size scratch rows

@@ -19,7 +19,8 @@ keys (defaults):
   summed over its batches, i.e. full-batch RAI computed 32 rows at a time), sag=1 (on the mean of
   the last gradient of every batch, as SAG; needs shuffle=0), wevery=K (with sag=1: the weights
   step at every K-th step only, the rows at every step; with inner=K, once per batch),
-  shards=1 (one Rprop state for the weights per batch; needs shuffle=0).
+  shards=1 (one Rprop state for the weights per batch; needs shuffle=0), rowfrac=K (the rows:
+  at each step only a rotating 1/K of the batch's rows step, those with index ≡ step mod K).
 
 ``rpropm`` (Rprop's rule on a moving average of the gradient), ``signum`` (the sign of a moving
 average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery and shards are tried here
@@ -72,7 +73,7 @@ def parse(argv):
         out, argv = argv[k + 1], argv[:k] + argv[k + 2:]
     opts = dict(init="orthogonal", bs=32, iters=3000, seed=0, cuts="linear[3:]", lam=1.0, inner=1, shuffle=1,
                 every=100, wopt="adam", wlr=1e-2, eps=1e-8, beta=0.9, etam=0.5, etap=1.2, smax=50.0, decay="none",
-                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0)
+                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1)
     if not argv:
         raise SystemExit(USAGE)
     for item in argv[1:]:
@@ -169,6 +170,11 @@ def main(argv):
         trainer.update = sag_update(trainer, opts)
     elif opts["shards"]:
         trainer.update = shards_update(trainer)
+    elif opts["rowfrac"] > 1:
+        def update(optimizer, rows, loop, step_weights=True):
+            some = rows[rows % opts["rowfrac"] == trainer.steps % opts["rowfrac"]]
+            MiniBatchRAI.update(trainer, optimizer, some, loop, step_weights)
+        trainer.update = update
 
     def decay(step, _trainer):
         if opts["decay"] == "cos":

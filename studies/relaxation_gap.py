@@ -1,6 +1,6 @@
 """The relaxation-gap options of docs/study.md, on the proposal's deep net (seed 0, 3000 Rprop steps).
 
-    python studies/relaxation_gap.py [--iters 3000] [--seed 0] [--jobs 2]
+    python studies/relaxation_gap.py [--iters 3000] [--seed 0] [--jobs 2] [--only TEXT]
 
 Each variant trains the 2-[100]x100-1 sigmoid net on two-moons with RAI (the proposal's
 settings unless the variant says otherwise) and prints the chained training and held-out
@@ -13,7 +13,8 @@ import argparse
 import numpy as np
 from joblib import Parallel, delayed
 
-from minirai import BCE, Adam, Rprop, data
+from minirai import Adam, Rprop, data
+from minirai.losses import MSE
 from minirai.methods import network
 from minirai.rai import RAI, geometric
 from minirai.train import evaluate
@@ -29,7 +30,55 @@ VARIANTS = {
     'cuts "linear[5:-1]"': {"cuts": "linear[5:-1]"},
     'cuts "linear[10:-1]"': {"cuts": "linear[10:-1]"},
     "a cut every 5th Linear": {"cuts": "linear[::5]"},
+    "L2 on the tables, μ = 1e-3": {"l2": 1e-3},
+    "L2 on the tables, μ = 1e-1": {"l2": 1e-1},
+    "multipliers (augmented Lagrangian), updated every 100 steps": {"multipliers": 100},
+    "multipliers, updated every 10 steps": {"multipliers": 10},
 }
+
+
+class TableL2(MSE):
+    """MSE plus an L2 penalty on the table (the hidden loss's target):
+
+        h = mean((o - Z)²) + μ mean(Z²);   dh/do = 2 (o - Z) / M,   dh/dZ = -2 (o - Z) / M + 2 μ Z / M
+    """
+
+    def __init__(self, mu: float) -> None:
+        super().__init__()
+        self.mu = mu
+
+    def _forward(self, pred, target):
+        self.table = target
+        return super()._forward(pred, target) + self.mu * (target * target).mean()
+
+    def _backward(self):
+        grad = super()._backward()
+        self.grad_target = self.grad_target + (2.0 * self.mu / self.table.size) * self.table
+        return grad
+
+
+class Multipliers(MSE):
+    """The augmented Lagrangian of the constraint o = Z, with MSE as its penalty:
+
+        h = mean(ν · (o - Z)) + mean((o - Z)²);   dh/do = (ν + 2 (o - Z)) / M = -dh/dZ
+
+    ``ν`` (one per entry, 0 at first) is raised by ``update``: ν ← ν + 2 (o - Z), the method of
+    multipliers for the penalty (ρ/2)‖c‖² with ρ = 2/M, in units of M."""
+
+    nu = None
+
+    def _forward(self, pred, target):
+        if self.nu is None or self.nu.shape != pred.shape:
+            self.nu = np.zeros_like(pred)
+        return super()._forward(pred, target) + (self.nu * self.diff).mean()
+
+    def _backward(self):
+        grad = super()._backward() + self.nu / self.diff.size
+        self.grad_target = -grad
+        return grad
+
+    def update(self):
+        self.nu = self.nu + 2.0 * self.diff
 
 
 def run(name: str, iters: int, seed: int) -> str:
@@ -39,9 +88,20 @@ def run(name: str, iters: int, seed: int) -> str:
     adam = options.pop("adam", None)
     if "lam" in options:
         options["lam"] = geometric(*options["lam"][1:])
+    if "l2" in options:
+        options["hidden_loss"] = TableL2(options.pop("l2"))
+    every = options.pop("multipliers", None)
+    if every:
+        options["hidden_loss"] = Multipliers()
     trainer = RAI(model, moons.X_train, moons.y_train, loss, **options)
     optimizer = Adam(trainer.parameters(), lr=adam) if adam else Rprop(trainer.parameters(), lr=0.1)
-    history = trainer.fit(optimizer, iters, record_every=iters, progress=False)
+
+    def raise_multipliers(step, trainer):
+        if every and step % every == 0:
+            trainer.forward()                      # o - Z at the current weights and tables
+            for hidden in trainer.hidden_losses:
+                hidden.update()
+    history = trainer.fit(optimizer, iters, record_every=iters, progress=False, callback=raise_multipliers)
     train = evaluate(model, loss, moons.X_train, moons.y_train)["accuracy"]
     test = evaluate(model, loss, moons.X_test, moons.y_test)["accuracy"]
     return (f"| {name} | {train:.2f} | {test:.3f} | {history.last('relaxed_loss'):.1e} | "
@@ -53,9 +113,13 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", default="", help="run only the variants whose name contains this text")
     args = parser.parse_args()
+    names = [name for name in VARIANTS if args.only in name]
+    if not names:
+        raise SystemExit(f"relaxation_gap: no variant's name contains {args.only!r}; the variants: {list(VARIANTS)}")
     print("| option | train | held out | relaxed loss | identity gap |\n|---|---|---|---|---|")
-    for line in Parallel(n_jobs=args.jobs)(delayed(run)(name, args.iters, args.seed) for name in VARIANTS):
+    for line in Parallel(n_jobs=args.jobs)(delayed(run)(name, args.iters, args.seed) for name in names):
         print(line, flush=True)
 
 

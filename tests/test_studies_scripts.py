@@ -1,10 +1,14 @@
 """The study scripts under studies/ run: a few steps of each variant the docs quote."""
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+import minirai
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "studies" / "minibatch_probe.py"
@@ -23,7 +27,8 @@ def probe(tmp_path, *args):
     ("init=uniform", "wopt=rprop", "wlr=0.1", "shards=1", "shuffle=0", "smax=0.1"),
     ("wopt=rpropm", "topt=rprop", "tlr=0.1", "decay=cos"),
     ("wopt=signum", "beta=0", "wlr0=0.1", "gain0=10"),
-], ids=["per-epoch", "sag", "shards", "rpropm", "signum"])
+    ("init=uniform", "wopt=rprop", "bs=100", "rowfrac=4"),
+], ids=["per-epoch", "sag", "shards", "rpropm", "signum", "rowfrac"])
 def test_minibatch_probe_runs_each_variant(tmp_path, args):
     done, out = probe(tmp_path, *args)
     assert done.returncode == 0, done.stderr
@@ -37,3 +42,22 @@ def test_minibatch_probe_names_its_keys(tmp_path):
     assert done.returncode != 0 and "expected key=value with a key from" in done.stderr and "'wopt'" in done.stderr
     done, _ = probe(tmp_path, "sag=1")
     assert done.returncode != 0 and "need shuffle=0" in done.stderr
+
+
+def load_relaxation_gap():
+    spec = importlib.util.spec_from_file_location("relaxation_gap", ROOT / "studies" / "relaxation_gap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_relaxation_gap_study_hidden_losses_pass_gradcheck():
+    gap = load_relaxation_gap()
+    rng = np.random.default_rng(0)
+    o, z = rng.normal(size=(5, 4)), rng.normal(size=(5, 4))
+    assert minirai.gradcheck(gap.TableL2(0.3), o, z, verbose=False).ok
+    multipliers = gap.Multipliers()
+    multipliers.forward(o, z)
+    multipliers.update()                              # ν = 2 (o - Z), not 0
+    assert np.abs(multipliers.nu).max() > 0
+    assert minirai.gradcheck(multipliers, o + rng.normal(size=o.shape), z, verbose=False).ok
