@@ -21,18 +21,31 @@ updates every row at every step. On mini-batches a step sees B of the N examples
   (as the last table moves, the hidden loss before it opens, and so on). So the default
   ``inner_steps`` is the number of blocks; with fewer, the first blocks never learn.
 
-With persistent tables the weights can also step once per epoch (``weight_steps="per-epoch"``):
-each batch's gradients are weighted by its share B/N of the examples (so that they are those of
-full-batch RAI's mean over N), its rows step at once, the weights' gradient is added to a sum kept
-for the epoch, and the weights step at the epoch's last batch, on the sum. A row's gradient
-depends on its own row and on the weights only, and each row is in one batch per epoch, so every
-gradient of an epoch is taken at the tables and weights of its start: an epoch is one step of
-full-batch RAI, computed B rows at a time. Bit for bit with one batch of all rows; otherwise up
-to rounding (a batch's forward pass rounds differently from the full one's), which SGD keeps
-small, while Rprop and Adam, which step as far on a gradient of 1e-17 as on one of 1, can turn a
-gradient that is exactly 0 in full batch (a hidden loss at forward-pass tables) into a step.
-It needs the memory of B rows' activations, not N, and it is what a full-batch-only optimizer
-(Rprop) needs on mini-batches; it is not stochastic gradient descent on the weights.
+With persistent tables the weights can also step once per epoch (``weight_steps="per-epoch"``,
+one step per batch):
+
+* *what it does:* each batch's gradients are scaled by its share B/N of the examples (the losses
+  are means over the batch, so this makes them those of full-batch RAI's mean over N); the
+  batch's rows step at once; the weights' gradient is added to a sum for the epoch
+  (``epoch_grads``), and the weights step at the epoch's last batch, on the sum. λ schedules
+  count epochs.
+* *why that is full-batch RAI's gradient:* a row's gradient depends on its own row and on the
+  weights only, and each row is in one batch per epoch, so every gradient of an epoch is taken
+  at the tables and weights of the epoch's start.
+* *how close to a full-batch run:* bit for bit with one batch of all rows; otherwise a batch's
+  forward pass rounds differently from the full one's. SGD keeps that at rounding level. Rprop
+  steps as far on a gradient of 1e-17 as on one of 1 (and Adam nearly so, for gradients near or
+  above its ε), so where a gradient is exactly 0 in full batch (a hidden loss at forward-pass
+  tables) and 1e-17 here, it takes a step the full-batch run does not: its run departs from the
+  full-batch one from the first epoch on.
+* *what it saves:* a step's forward and backward pass holds B rows' activations instead of N.
+  The tables, their gradients and the optimizer's state still take 3–4 × N × cuts × width
+  numbers, and ``fit``'s records run a forward pass of all N rows. It is what an optimizer that
+  needs full-batch gradients (Rprop) needs on mini-batches; it is not stochastic gradient
+  descent on the weights. Between an epoch's batches the weights are those of its start and
+  some rows have moved: record (``record_every``) and stop (``iters``) at multiples of the
+  batches per epoch. A :class:`~minirai.inspect.GradientRecorder` sees each batch's own
+  gradients (unscaled), and at the epoch's last batch the weights' sum.
 
 Either way the batch's relaxed loss is full-batch RAI's objective on B rows (the losses are
 means over the batch), and the network predicts with the ordinary chained forward pass. The
@@ -88,8 +101,8 @@ class MiniBatchRAI(RelaxedFit):
         for per-batch tables the number of blocks, so that the output's error reaches the first block.
     shuffle, seed : each epoch visits a fresh permutation of the examples, seeded.
     weight_steps : ``"per-batch"`` (the weights step at every batch) or ``"per-epoch"`` (persistent
-        tables only, one step per batch: the weights' gradient is summed over the epoch's batches
-        and they step once at its end, which makes an epoch one step of full-batch RAI).
+        tables and ``inner_steps=1`` only: the weights' gradient is summed over the epoch's
+        batches and they step once at its end, on full-batch RAI's gradient).
 
     ``tables`` / ``grad_tables`` hold the rows the optimizer updates: N rows (persistent) or
     ``batch_size`` rows (per-batch). ``row_steps`` counts each row's updates. ``objective``
@@ -184,7 +197,7 @@ class MiniBatchRAI(RelaxedFit):
         index = xp.asarray(stored)
         for table, rows in zip(objective.tables, self.tables):
             table[...] = rows[index]
-        objective.steps = self.steps
+        objective.steps = self._schedule_step(self._seen - len(self.rows))   # before this batch
         if not loop.fast:
             self._fast = {}
         elif len(stored) not in self._fast or self._fast[len(stored)].hooked():
@@ -218,6 +231,11 @@ class MiniBatchRAI(RelaxedFit):
                 state[key][:size] = initial
         self.row_steps[:size] = 0
 
+    def _schedule_step(self, seen: int) -> int:
+        """The step a λ schedule reads: the batch steps, or with per-epoch weight steps the epochs
+        finished when ``seen`` examples have been visited (the weights' steps)."""
+        return self.steps if self.weight_steps == "per-batch" else seen // int(self.X.shape[0])
+
     def _share(self) -> float:
         """The batch's share B/N of the examples."""
         return len(self.rows) / int(self.X.shape[0])
@@ -245,7 +263,7 @@ class MiniBatchRAI(RelaxedFit):
         if self._counting is not optimizer:           # a new optimizer counts every row's steps from 0
             self.row_steps[:] = 0
             self._counting = optimizer
-        weight_step = optimizer.steps + step_weights
+        weight_step = optimizer.steps + int(step_weights)
         optimizer.steps = weight_step
         weight_runs = [run for run in optimizer.runs if max(run[0]) < n_weights] if step_weights else []
         covered = {i for run in weight_runs for i in run[0]}
@@ -280,7 +298,7 @@ class MiniBatchRAI(RelaxedFit):
         """Chained loss and accuracy on all N examples; the relaxed loss, hidden losses and identity
         gaps of all N rows (persistent tables) or of the current batch (per-batch)."""
         if self.mode == "persistent":
-            self.store.steps = self.steps
+            self.store.steps = self._schedule_step(self._seen)
             return self.store.metrics(X_val, y_val)
         objective = self.objective or self.store
         if objective is not self.store:
@@ -297,6 +315,6 @@ class MiniBatchRAI(RelaxedFit):
         return self._seen / int(self.X.shape[0])
 
     def __repr__(self) -> str:
-        return (f"MiniBatchRAI({self.mode} tables, batch_size={self.batch_size}, weights step {self.weight_steps}, "
+        return (f"MiniBatchRAI({self.mode} tables, batch_size={self.batch_size}, weight_steps={self.weight_steps!r}, "
                 f"{len(self.cuts)} cuts, "
                 f"{int(self.X.shape[0])} examples, steps={self.steps})")

@@ -40,6 +40,7 @@ from minirai.minibatch import MiniBatchRAI
 from minirai.optim import Optimizer
 
 USAGE = __doc__
+WAYS = ("epoch", "sag", "shards", "rowfrac")           # how the weights step: one at a time
 
 
 class RpropM(Rprop):
@@ -83,6 +84,12 @@ def parse(argv):
         opts[key] = value if isinstance(opts[key], str) else type(opts[key])(value)
     if (opts["sag"] or opts["shards"]) and opts["shuffle"]:
         raise SystemExit("minibatch_probe: sag=1 and shards=1 keep one entry per batch: they need shuffle=0")
+    if sum(bool(opts[key] not in (0, 1) if key == "rowfrac" else opts[key]) for key in WAYS) > 1:
+        raise SystemExit(f"minibatch_probe: choose one of {', '.join(WAYS)} (rowfrac > 1), got "
+                         + ", ".join(f"{key}={opts[key]}" for key in WAYS))
+    if opts["wopt"] in ("rprop", "rpropm") and (opts["decay"] != "none" or opts["wlr0"]):
+        raise SystemExit("minibatch_probe: Rprop reads lr only for its first step sizes: decay and wlr0 "
+                         "do nothing with wopt=rprop or rpropm")
     return argv[0], opts, out
 
 
@@ -115,10 +122,10 @@ def sag_update(trainer, opts):
     stored = {}                                         # batch (its rows) -> (size, its weight gradients)
 
     def update(optimizer, rows, loop, step_weights=True):
-        if trainer.steps % opts["wevery"] != opts["wevery"] - 1:
-            return MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights=False)
         grads = [g for _, g in optimizer.pairs[:n_weights]]
         stored[tuple(trainer.rows)] = (len(trainer.rows), [g.copy() for g in grads])
+        if trainer.steps % opts["wevery"] != opts["wevery"] - 1:
+            return MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights=False)
         seen = sum(size for size, _ in stored.values())
         for k, g in enumerate(grads):
             g[...] = sum(size / seen * kept[k] for size, kept in stored.values())

@@ -42,19 +42,21 @@ def test_one_batch_of_all_rows_is_full_batch_rai_bitwise(moons, opt, options, re
     assert np.array_equal(full_history["chained_acc"], history["chained_acc"])
 
 
+@pytest.mark.parametrize("lam", [1.0, lambda step: 1.0 + 0.5 * step], ids=["lam-1", "lam-schedule"])
 @pytest.mark.parametrize("reference", [False, True], ids=["fast", "textbook"])
-def test_per_epoch_weight_steps_make_an_epoch_one_full_batch_step(moons, reference):
+def test_per_epoch_weight_steps_make_an_epoch_one_full_batch_step(moons, reference, lam):
     """Batches of 30, 30, 30, 10 with the weights stepping once per epoch on the summed gradient:
     after k epochs, full-batch RAI's k steps, up to rounding (float64). With SGD: Rprop and Adam
-    step as far on a rounding-level gradient as on any other (see the module's docstring)."""
+    step as far on a rounding-level gradient as on any other (see the module's docstring).
+    A λ schedule counts epochs, as full batch counts steps."""
     opt, options = SGD, dict(lr=0.5, momentum=0.9)
     X, y = moons.X_train.astype(np.float64), moons.y_train
-    full = RAI(small(sizes=(2, 8, 8, 1), dtype="float64"), X, y, BCE())
+    full = RAI(small(sizes=(2, 8, 8, 1), dtype="float64"), X, y, BCE(), lam=lam)
     full_opt = opt(full.parameters(), **options)
     full.fit(full_opt, 6, progress=False)
     with minirai.reference() if reference else np.errstate():
         batched = MiniBatchRAI(small(sizes=(2, 8, 8, 1), dtype="float64"), X, y, BCE(), batch_size=30, seed=2,
-                               weight_steps="per-epoch")
+                               weight_steps="per-epoch", lam=lam)
         batched_opt = opt(batched.parameters(), **options)
         batched.fit(batched_opt, 4, progress=False)      # epoch 1: only the last table moves (all hidden
         W = batched.model.layers[-2].params["W"]      # losses are 0); in epoch 2 the last Linear learns
@@ -68,6 +70,7 @@ def test_per_epoch_weight_steps_make_an_epoch_one_full_batch_step(moons, referen
     assert batched_opt.steps == 6 and batched.row_steps.tolist() == [6] * 100
     for (a, _), (b, _) in zip(full.parameters(), batched.parameters()):
         np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    assert batched.metrics()["relaxed_loss"] == pytest.approx(float(full.metrics()["relaxed_loss"]), rel=1e-9)
     assert not all(np.array_equal(a, b) for (a, _), (b, _) in zip(full.parameters(), batched.parameters()))
 
 

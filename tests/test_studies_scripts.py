@@ -24,11 +24,13 @@ def probe(tmp_path, *args):
 @pytest.mark.parametrize("args", [
     ("init=uniform", "wopt=rprop", "wlr=0.1", "epoch=1"),
     ("init=uniform", "wopt=rprop", "wlr=0.1", "sag=1", "shuffle=0", "inner=2", "wevery=2"),
+    ("init=uniform", "wopt=rprop", "wlr=0.1", "sag=1", "shuffle=0", "wevery=2"),
     ("init=uniform", "wopt=rprop", "wlr=0.1", "shards=1", "shuffle=0", "smax=0.1"),
-    ("wopt=rpropm", "topt=rprop", "tlr=0.1", "decay=cos"),
+    ("wopt=rpropm", "topt=rprop", "tlr=0.1", "smax=0.1"),
+    ("topt=rprop", "tlr=0.1", "decay=cos"),
     ("wopt=signum", "beta=0", "wlr0=0.1", "gain0=10"),
     ("init=uniform", "wopt=rprop", "bs=100", "rowfrac=4"),
-], ids=["per-epoch", "sag", "shards", "rpropm", "signum", "rowfrac"])
+], ids=["per-epoch", "sag-inner", "sag-every-2nd", "shards", "rpropm", "adam-decay", "signum", "rowfrac"])
 def test_minibatch_probe_runs_each_variant(tmp_path, args):
     done, out = probe(tmp_path, *args)
     assert done.returncode == 0, done.stderr
@@ -42,6 +44,10 @@ def test_minibatch_probe_names_its_keys(tmp_path):
     assert done.returncode != 0 and "expected key=value with a key from" in done.stderr and "'wopt'" in done.stderr
     done, _ = probe(tmp_path, "sag=1")
     assert done.returncode != 0 and "need shuffle=0" in done.stderr
+    done, _ = probe(tmp_path, "epoch=1", "rowfrac=4")
+    assert done.returncode != 0 and "choose one of epoch, sag, shards, rowfrac" in done.stderr
+    done, _ = probe(tmp_path, "wopt=rprop", "decay=cos")
+    assert done.returncode != 0 and "Rprop reads lr only" in done.stderr
 
 
 def load_relaxation_gap():

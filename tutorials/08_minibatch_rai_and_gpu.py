@@ -113,9 +113,9 @@ plot.save(plot.loss_curves(histories, title="Chapter 8: mini-batch RAI on digits
 # vector), and only the last ones come to carry the labels. Full-batch Rprop escapes it on
 # two-moons; mini-batches do not. From the critical orthogonal initialisation, persistent
 # tables reach 86–89% but do not hold it. With `weight_steps="per-epoch"` the weights step once
-# per epoch, on the gradient summed over its batches: that trains the deep net at batch size 32,
-# because an epoch is then one full-batch step (up to rounding), computed 32 rows at a time
-# (`docs/study.md`).
+# per epoch, on the gradient summed over its batches. That trains the deep net at batch size 32,
+# but each epoch then takes full-batch RAI's gradient, computed 32 rows at a time: it is not
+# stochastic gradient descent on the weights (`docs/study.md`).
 #
 # ## 3. On a GPU
 #
