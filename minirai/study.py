@@ -295,9 +295,13 @@ def _run_all(study: Study, todo: list[Run], out: Path, jobs: int | None, backend
     from .experiments import default_jobs
     device = backend.device_name()
     jobs = jobs or default_jobs(len(todo))
+    calls = [delayed(execute)(run, study.data_options.get(run.dataset, {}), str(out), device) for run in todo]
     with _cluster(backend_name), parallel_config(backend=backend_name, n_jobs=jobs):
-        results = Parallel(return_as="generator_unordered")(
-            delayed(execute)(run, study.data_options.get(run.dataset, {}), str(out), device) for run in todo)
+        try:                                 # each result as it comes, so that a killed study keeps it
+            results = Parallel(return_as="generator_unordered")(calls)
+        except ValueError:                   # multiprocessing and ray return lists only: rounds of `jobs` runs
+            results = (result for start in range(0, len(calls), jobs)
+                       for result in Parallel(return_as="list")(calls[start:start + jobs]))
         bar = _bar(len(todo), progress)
         start = time.perf_counter()
         with open(out / RESULTS, "a") as sink, open(out / ERRORS, "a") as errors:

@@ -57,6 +57,24 @@ def test_rai_tuned_is_rai_with_its_cuts():
     assert RAI_TUNED == {"cuts": "linear[3:]"}
 
 
+@pytest.mark.parametrize("backend_name", ["loky", "multiprocessing", "dask"])
+def test_every_local_backend_runs_a_study_with_the_same_numbers(tmp_path, backend_name):
+    """loky and dask return results as they come; multiprocessing and ray return lists only, so
+    those run in rounds of ``jobs`` runs. Either way every run is written once, with the numbers
+    of a run in this process. (dask: a local cluster, where dask[distributed] is installed.)"""
+    if backend_name == "dask":
+        pytest.importorskip("dask.distributed")
+    study = write(tmp_path, TINY.format(iters=20))
+    reference = {r["id"]: r for r in run_study(study, tmp_path / "threads", jobs=1, backend_name="threading",
+                                               echo=False)}
+    out = tmp_path / backend_name
+    results = run_study(study, out, jobs=2, backend_name=backend_name, echo=False)
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in lines) == sorted(reference) and len(results) == 6
+    for r in lines:
+        assert all(r[key] == reference[r["id"]][key] for key in ("train_acc", "test_acc", "chained_loss"))
+
+
 def test_a_study_writes_results_predictions_and_report(tmp_path, capsys):
     study = write(tmp_path, TINY.format(iters=40))
     out = tmp_path / "out"
