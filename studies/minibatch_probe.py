@@ -16,15 +16,17 @@ keys (defaults):
   first block's weights), gain0=1.0 (a factor on the first Linear's initial weights and bias);
 - the table rows: topt=same|adam|rprop|... and tlr=1e-2 ("same": the weights' optimizer);
 - how the weights step: epoch=1 (``weight_steps="per-epoch"``: once per epoch on the gradient
-  summed over its batches, i.e. full-batch RAI computed 32 rows at a time), sag=1 (on the mean of
+  summed over its batches: full-batch RAI's gradient, B rows at a time), sag=1 (on the mean of
   the last gradient of every batch, as SAG; needs shuffle=0), wevery=K (with sag=1: the weights
   step at every K-th step only, the rows at every step; with inner=K, once per batch),
   shards=1 (one Rprop state for the weights per batch; needs shuffle=0), rowfrac=K (the rows:
-  at each step only a rotating 1/K of the batch's rows step, those with index ≡ step mod K).
+  at each step only a rotating 1/K of the batch's rows step, those with index ≡ step mod K),
+  first=rprop|adam|... and flr=0.1 (the first block's weights: this optimizer, once per epoch,
+  on their gradient summed over the epoch's batches; the other weights as wopt says).
 
 ``rpropm`` (Rprop's rule on a moving average of the gradient), ``signum`` (the sign of a moving
-average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery and shards are tried here
-only. A separate table optimizer is applied by replacing the trainer's ``update_rows`` (the rows
+average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery, shards, rowfrac and first
+are tried here only. A separate table optimizer is applied by replacing the trainer's ``update_rows`` (the rows
 of each batch, their own state in that optimizer); minirai has no option for it.
 """
 import json
@@ -74,7 +76,7 @@ def parse(argv):
         out, argv = argv[k + 1], argv[:k] + argv[k + 2:]
     opts = dict(init="orthogonal", bs=32, iters=3000, seed=0, cuts="linear[3:]", lam=1.0, inner=1, shuffle=1,
                 every=100, wopt="adam", wlr=1e-2, eps=1e-8, beta=0.9, etam=0.5, etap=1.2, smax=50.0, decay="none",
-                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1)
+                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1, first="", flr=0.1)
     if not argv:
         raise SystemExit(USAGE)
     for item in argv[1:]:
@@ -87,6 +89,10 @@ def parse(argv):
     if sum(bool(opts[key] not in (0, 1) if key == "rowfrac" else opts[key]) for key in WAYS) > 1:
         raise SystemExit(f"minibatch_probe: choose one of {', '.join(WAYS)} (rowfrac > 1), got "
                          + ", ".join(f"{key}={opts[key]}" for key in WAYS))
+    if opts["first"] and (opts["wlr0"] or any(opts[key] not in (0, 1) if key == "rowfrac" else opts[key]
+                                             for key in WAYS)):
+        raise SystemExit("minibatch_probe: first= steps the first block once per epoch: it takes no wlr0, "
+                         f"and none of {', '.join(WAYS)}")
     if opts["wopt"] in ("rprop", "rpropm") and (opts["decay"] != "none" or opts["wlr0"]):
         raise SystemExit("minibatch_probe: Rprop reads lr only for its first step sizes: decay and wlr0 "
                          "do nothing with wopt=rprop or rpropm")
@@ -152,6 +158,36 @@ def shards_update(trainer):
     return update
 
 
+def first_block_per_epoch(trainer, optimizer, first, opts):
+    """The first block's weights step once per epoch with their own optimizer (``first``, lr
+    ``flr``), on their gradient summed over the epoch's batches (each times B/N); ``optimizer``
+    (returned, of a subclass that skips them) steps the other weights and the rows."""
+    pairs = [(p, g) for p, g in trainer.model.parameters() if any(p is q for q in first)]
+    own = optimizer_for(opts["first"], pairs, opts["flr"], {**opts, "wlr0": 0.0})
+    totals = [np.zeros_like(p) for p, _ in pairs]
+    n = trainer.X.shape[0]
+
+    class SkipFirst(type(optimizer)):
+        def update(self, param, grad, state):
+            if not any(param is p for p in first):
+                super().update(param, grad, state)
+    optimizer.__class__ = SkipFirst                      # its state and settings stay;
+    optimizer.runs = []                                  # the fast path (which would not skip) is off
+    inner = trainer.update
+
+    def update(opt, rows, loop, step_weights=True):
+        for total, (_, grad) in zip(totals, pairs):
+            total += len(trainer.rows) / n * grad
+        inner(opt, rows, loop, step_weights)
+        if trainer._seen % n == 0:                      # the epoch's last batch
+            for total, (_, grad) in zip(totals, pairs):
+                grad[...] = total
+                total[...] = 0
+            own.step()
+    trainer.update = update
+    return optimizer
+
+
 def main(argv):
     name, opts, out = parse(argv)
     RpropM.beta = Signum.beta = opts["beta"]
@@ -164,6 +200,8 @@ def main(argv):
                            shuffle=bool(opts["shuffle"]), weight_steps="per-epoch" if opts["epoch"] else "per-batch")
     first = [p for layer in model.layers[:trainer.cuts[0]] for p in layer.params.values()]
     optimizer = optimizer_for(opts["wopt"], trainer.parameters(), opts["wlr"], opts, first)
+    if opts["first"]:
+        optimizer = first_block_per_epoch(trainer, optimizer, first, opts)
     optimizers = [(optimizer, opts["wlr"])]
     if opts["topt"] != "same":
         tables = optimizer_for(opts["topt"], trainer.parameters(), opts["tlr"], opts)  # only its table entries

@@ -30,7 +30,8 @@ def probe(tmp_path, *args):
     ("topt=rprop", "tlr=0.1", "decay=cos"),
     ("wopt=signum", "beta=0", "wlr0=0.1", "gain0=10"),
     ("init=uniform", "wopt=rprop", "bs=100", "rowfrac=4"),
-], ids=["per-epoch", "sag-inner", "sag-every-2nd", "shards", "rpropm", "adam-decay", "signum", "rowfrac"])
+    ("first=rprop", "flr=0.1", "topt=rprop", "tlr=0.1"),
+], ids=["per-epoch", "sag-inner", "sag-every-2nd", "shards", "rpropm", "adam-decay", "signum", "rowfrac", "first"])
 def test_minibatch_probe_runs_each_variant(tmp_path, args):
     done, out = probe(tmp_path, *args)
     assert done.returncode == 0, done.stderr
@@ -46,6 +47,8 @@ def test_minibatch_probe_names_its_keys(tmp_path):
     assert done.returncode != 0 and "need shuffle=0" in done.stderr
     done, _ = probe(tmp_path, "epoch=1", "rowfrac=4")
     assert done.returncode != 0 and "choose one of epoch, sag, shards, rowfrac" in done.stderr
+    done, _ = probe(tmp_path, "first=rprop", "epoch=1")
+    assert done.returncode != 0 and "first= steps the first block once per epoch" in done.stderr
     done, _ = probe(tmp_path, "wopt=rprop", "decay=cos")
     assert done.returncode != 0 and "Rprop reads lr only" in done.stderr
 
