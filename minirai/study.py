@@ -38,6 +38,7 @@ import numpy as np
 
 from . import backend, data
 from .methods import DEFAULT_BATCH_SIZE, METHODS
+from .validate import check_number
 
 STUDY_KEYS = {"name": str, "datasets": list, "depths": list, "width": int, "activation": str, "methods": list,
               "seeds": list, "iters": int, "batch_size": int}
@@ -255,6 +256,7 @@ def run_study(path: str | Path, out: str | Path, *, jobs: int | None = None, bac
     study = load_study(path)
     if backend_name not in BACKENDS:
         raise ValueError(f"--backend must be one of {BACKENDS}, got {backend_name!r}")
+    jobs = check_number(jobs, "--jobs", low=1, integer=True, none=True)
     out = Path(out).resolve()            # workers of a cluster backend may start elsewhere
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file, not a folder")
@@ -299,7 +301,9 @@ def _run_all(study: Study, todo: list[Run], out: Path, jobs: int | None, backend
     with _cluster(backend_name), parallel_config(backend=backend_name, n_jobs=jobs):
         try:                                 # each result as it comes, so that a killed study keeps it
             results = Parallel(return_as="generator_unordered")(calls)
-        except ValueError:                   # multiprocessing and ray return lists only: rounds of `jobs` runs
+        except ValueError as error:          # multiprocessing and ray return lists only: rounds of `jobs` runs
+            if "return_as" not in str(error):
+                raise
             results = (result for start in range(0, len(calls), jobs)
                        for result in Parallel(return_as="list")(calls[start:start + jobs]))
         bar = _bar(len(todo), progress)

@@ -190,6 +190,8 @@ def test_the_cli_refuses_a_bad_study_and_a_foreign_out_folder(tmp_path, capsys):
     assert main(["study", str(study), "--out", str(foreign)]) == 2
     assert "not a study's" in capsys.readouterr().err
     assert main(["study", str(study), "--out", str(tmp_path / "o2"), "--backend", "spark"]) == 2
+    with pytest.raises(ValueError, match="--jobs must be a positive integer"):
+        run_study(study, tmp_path / "o3", jobs=-1)
     assert "--backend must be one of" in capsys.readouterr().err
 
 
