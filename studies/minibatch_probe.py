@@ -86,17 +86,22 @@ def parse(argv):
         opts[key] = value if isinstance(opts[key], str) else type(opts[key])(value)
     if (opts["sag"] or opts["shards"]) and opts["shuffle"]:
         raise SystemExit("minibatch_probe: sag=1 and shards=1 keep one entry per batch: they need shuffle=0")
-    if sum(bool(opts[key] not in (0, 1) if key == "rowfrac" else opts[key]) for key in WAYS) > 1:
+    ways = [key for key in WAYS if (opts[key] > 1 if key == "rowfrac" else opts[key])]
+    if len(ways) > 1:
         raise SystemExit(f"minibatch_probe: choose one of {', '.join(WAYS)} (rowfrac > 1), got "
                          + ", ".join(f"{key}={opts[key]}" for key in WAYS))
-    if opts["first"] and (opts["wlr0"] or any(opts[key] not in (0, 1) if key == "rowfrac" else opts[key]
-                                             for key in WAYS)):
+    if opts["first"] and (opts["wlr0"] or ways):
         raise SystemExit("minibatch_probe: first= steps the first block once per epoch: it takes no wlr0, "
                          f"and none of {', '.join(WAYS)}")
     if opts["wopt"] in ("rprop", "rpropm") and (opts["decay"] != "none" or opts["wlr0"]):
         raise SystemExit("minibatch_probe: Rprop reads lr only for its first step sizes: decay and wlr0 "
                          "do nothing with wopt=rprop or rpropm")
     return argv[0], opts, out
+
+
+def among(param, arrays):
+    """Whether ``param`` is one of ``arrays`` (the same array, not an equal one)."""
+    return any(param is a for a in arrays)
 
 
 def optimizer_for(kind, pairs, lr, opts, first=()):
@@ -112,7 +117,7 @@ def optimizer_for(kind, pairs, lr, opts, first=()):
     class FirstBlockLR(base):
         """The first block's weights at learning rate wlr0, all else at lr."""
         def update(self, param, grad, state):
-            if any(param is p for p in first):
+            if among(param, first):
                 lr, self.lr = self.lr, opts["wlr0"]
                 super().update(param, grad, state)
                 self.lr = lr
@@ -162,14 +167,14 @@ def first_block_per_epoch(trainer, optimizer, first, opts):
     """The first block's weights step once per epoch with their own optimizer (``first``, lr
     ``flr``), on their gradient summed over the epoch's batches (each times B/N); ``optimizer``
     (returned, of a subclass that skips them) steps the other weights and the rows."""
-    pairs = [(p, g) for p, g in trainer.model.parameters() if any(p is q for q in first)]
+    pairs = [(p, g) for p, g in trainer.model.parameters() if among(p, first)]
     own = optimizer_for(opts["first"], pairs, opts["flr"], {**opts, "wlr0": 0.0})
     totals = [np.zeros_like(p) for p, _ in pairs]
     n = trainer.X.shape[0]
 
     class SkipFirst(type(optimizer)):
         def update(self, param, grad, state):
-            if not any(param is p for p in first):
+            if not among(param, first):
                 super().update(param, grad, state)
     optimizer.__class__ = SkipFirst                      # its state and settings stay;
     optimizer.runs = []                                  # the fast path (which would not skip) is off
@@ -179,7 +184,7 @@ def first_block_per_epoch(trainer, optimizer, first, opts):
         for total, (_, grad) in zip(totals, pairs):
             total += len(trainer.rows) / n * grad
         inner(opt, rows, loop, step_weights)
-        if trainer._seen % n == 0:                      # the epoch's last batch
+        if trainer.epochs.is_integer():                 # the epoch's last batch
             for total, (_, grad) in zip(totals, pairs):
                 grad[...] = total
                 total[...] = 0
