@@ -22,10 +22,14 @@ keys (defaults):
   shards=1 (one Rprop state for the weights per batch; needs shuffle=0), rowfrac=K (the rows:
   at each step only a rotating 1/K of the batch's rows step, those with index ≡ step mod K),
   first=rprop|adam|... and flr=0.1 (the first block's weights: this optimizer, once per epoch,
-  on their gradient summed over the epoch's batches; the other weights as wopt says).
+  on their gradient summed over the epoch's batches; the other weights as wopt says),
+  lsq=1 with rho=1e-2 and gamma=0.9 (the W-step of the method of auxiliary coordinates: every
+  block that is [Sigmoid, Linear] gets its Linear's weights by ridge least squares on moving
+  averages, with factor gamma, of its batch statistics, after the batch's rows step; wopt steps
+  the rest: the first block and the rows. gamma=0 with bs=100 is the exact full-batch W-step).
 
 ``rpropm`` (Rprop's rule on a moving average of the gradient), ``signum`` (the sign of a moving
-average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery, shards, rowfrac and first
+average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery, shards, rowfrac, first and lsq
 are tried here only. A separate table optimizer is applied by replacing the trainer's ``update_rows`` (the rows
 of each batch, their own state in that optimizer); minirai has no option for it.
 """
@@ -42,7 +46,7 @@ from minirai.minibatch import MiniBatchRAI
 from minirai.optim import Optimizer
 
 USAGE = __doc__
-WAYS = ("epoch", "sag", "shards", "rowfrac")           # how the weights step: one at a time
+WAYS = ("epoch", "sag", "shards", "rowfrac", "lsq")    # how the weights step: one at a time
 
 
 class RpropM(Rprop):
@@ -76,7 +80,8 @@ def parse(argv):
         out, argv = argv[k + 1], argv[:k] + argv[k + 2:]
     opts = dict(init="orthogonal", bs=32, iters=3000, seed=0, cuts="linear[3:]", lam=1.0, inner=1, shuffle=1,
                 every=100, wopt="adam", wlr=1e-2, eps=1e-8, beta=0.9, etam=0.5, etap=1.2, smax=50.0, decay="none",
-                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1, first="", flr=0.1)
+                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1, first="", flr=0.1,
+                lsq=0, rho=1e-2, gamma=0.9)
     if not argv:
         raise SystemExit(USAGE)
     for item in argv[1:]:
@@ -90,6 +95,9 @@ def parse(argv):
     if len(ways) > 1:
         raise SystemExit(f"minibatch_probe: choose one of {', '.join(WAYS)} (rowfrac > 1), got "
                          + ", ".join(f"{key}={opts[key]}" for key in WAYS))
+    if opts["wevery"] > 1 and any(way != "sag" for way in ways):
+        raise SystemExit(f"minibatch_probe: wevery= steps the weights every K-th step, alone or with sag=1, "
+                         f"not with {', '.join(way for way in ways if way != 'sag')}")
     if opts["first"] and (opts["wlr0"] or ways):
         raise SystemExit("minibatch_probe: first= steps the first block once per epoch: it takes no wlr0, "
                          f"and none of {', '.join(WAYS)}")
@@ -163,6 +171,63 @@ def shards_update(trainer):
     return update
 
 
+def skip(optimizer, arrays):
+    """Make ``optimizer`` leave ``arrays`` alone (its state and settings stay; its fast path, which
+    would not skip them, is turned off)."""
+    class Skipping(type(optimizer)):
+        def update(self, param, grad, state):
+            if not among(param, arrays):
+                super().update(param, grad, state)
+    optimizer.__class__ = Skipping
+    optimizer.runs = []
+
+
+def statistics(H, Z):
+    """A = [H, 1]ᵀ[H, 1] / n and C = [H, 1]ᵀ Z / n, in float64; H (n, d_in), Z (n, d_out)."""
+    features = np.hstack([H, np.ones((len(H), 1))]).astype(np.float64)
+    return features.T @ features / len(H), features.T @ Z.astype(np.float64) / len(H)
+
+
+def ridge_step(A, C, W, b, rho):
+    """[W; b] ← argmin (1/n)‖[H, 1] [W; b] - Z‖² + ρ‖[W; b] - [W_old; b_old]‖², in place, given
+    ``statistics(H, Z)`` (or averages of them): the solution of (A + ρ I) [W; b] = C + ρ [W_old; b_old]."""
+    old = np.vstack([W, b[None]]).astype(np.float64)
+    new = np.linalg.solve(A + rho * np.eye(len(A)), C + rho * old)
+    W[...], b[...] = new[:-1], new[-1]
+
+
+def least_squares_weights(trainer, optimizer, opts):
+    """The W-step of the method of auxiliary coordinates (Carreira-Perpiñán & Wang, 2014) on
+    mini-batches: each block [Sigmoid, Linear] between two tables has, given the tables, a
+    least-squares problem for its Linear. After the batch's rows step, its Linear is set by
+    ``ridge_step`` on moving averages (factor ``gamma``, bias-corrected) of the batch's
+    statistics, σ(rows of the table before) against rows of the table after; ``optimizer``
+    (returned, made to skip those Linears) steps the rest."""
+    model = trainer.model
+    bounds = [0] + trainer.cuts + [len(model.layers)]
+    blocks = [(s, model.layers[bounds[s] + 1]) for s in range(1, len(trainer.cuts))
+              if [type(layer).__name__ for layer in model.layers[bounds[s]:bounds[s + 1]]] == ["Sigmoid", "Linear"]]
+    skip(optimizer, [p for _, linear in blocks for p in linear.params.values()])
+    moving, g, t = {}, opts["gamma"], 0           # block -> its averaged statistics; W-steps taken
+    inner = trainer.update
+
+    def update(opt, rows, loop, step_weights=True):
+        nonlocal t
+        inner(opt, rows, loop, step_weights)
+        if not step_weights:
+            return
+        t += 1
+        for s, linear in blocks:
+            H = 1 / (1 + np.exp(-trainer.tables[s - 1][rows].astype(np.float64)))     # σ(table before)
+            A, C = statistics(H, trainer.tables[s][rows])
+            A0, C0 = moving.get(s, (0.0, 0.0))
+            moving[s] = (g * A0 + (1 - g) * A, g * C0 + (1 - g) * C)
+            ridge_step(moving[s][0] / (1 - g ** t), moving[s][1] / (1 - g ** t), linear.params["W"],
+                       linear.params["b"], opts["rho"])
+    trainer.update = update
+    return optimizer
+
+
 def first_block_per_epoch(trainer, optimizer, first, opts):
     """The first block's weights step once per epoch with their own optimizer (``first``, lr
     ``flr``), on their gradient summed over the epoch's batches (each times B/N); ``optimizer``
@@ -172,12 +237,7 @@ def first_block_per_epoch(trainer, optimizer, first, opts):
     totals = [np.zeros_like(p) for p, _ in pairs]
     n = trainer.X.shape[0]
 
-    class SkipFirst(type(optimizer)):
-        def update(self, param, grad, state):
-            if not among(param, first):
-                super().update(param, grad, state)
-    optimizer.__class__ = SkipFirst                      # its state and settings stay;
-    optimizer.runs = []                                  # the fast path (which would not skip) is off
+    skip(optimizer, first)
     inner = trainer.update
 
     def update(opt, rows, loop, step_weights=True):
@@ -216,8 +276,15 @@ def main(argv):
             tables.steps = weights_optimizer.steps
             MiniBatchRAI.update_rows(tables, i, index)
         trainer.update_rows = update_rows
+    if opts["lsq"]:
+        optimizer = least_squares_weights(trainer, optimizer, opts)
     if opts["sag"]:
         trainer.update = sag_update(trainer, opts)
+    elif opts["wevery"] > 1:
+        def update(optimizer, rows, loop, step_weights=True):
+            every = trainer.steps % opts["wevery"] == opts["wevery"] - 1
+            MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights and every)
+        trainer.update = update
     elif opts["shards"]:
         trainer.update = shards_update(trainer)
     elif opts["rowfrac"] > 1:

@@ -31,7 +31,10 @@ def probe(tmp_path, *args):
     ("wopt=signum", "beta=0", "wlr0=0.1", "gain0=10"),
     ("init=uniform", "wopt=rprop", "bs=100", "rowfrac=4"),
     ("first=rprop", "flr=0.1", "topt=rprop", "tlr=0.1"),
-], ids=["per-epoch", "sag-inner", "sag-every-2nd", "shards", "rpropm", "adam-decay", "signum", "rowfrac", "first"])
+    ("init=uniform", "wopt=rprop", "wlr=0.1", "inner=2", "wevery=2"),
+    ("lsq=1", "topt=rprop", "tlr=0.1", "gamma=0.5"),
+], ids=["per-epoch", "sag-inner", "sag-every-2nd", "shards", "rpropm", "adam-decay", "signum", "rowfrac", "first",
+        "every-2nd", "least-squares"])
 def test_minibatch_probe_runs_each_variant(tmp_path, args):
     done, out = probe(tmp_path, *args)
     assert done.returncode == 0, done.stderr
@@ -51,6 +54,30 @@ def test_minibatch_probe_names_its_keys(tmp_path):
     assert done.returncode != 0 and "first= steps the first block once per epoch" in done.stderr
     done, _ = probe(tmp_path, "wopt=rprop", "decay=cos")
     assert done.returncode != 0 and "Rprop reads lr only" in done.stderr
+    done, _ = probe(tmp_path, "wevery=2", "lsq=1")
+    assert done.returncode != 0 and "alone or with sag=1, not with lsq" in done.stderr
+
+
+def load_probe():
+    spec = importlib.util.spec_from_file_location("minibatch_probe", PROBE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_probes_least_squares_step_is_the_ridge_minimiser():
+    """At the W-step's result the gradient of (1/n)‖[H, 1][W; b] - Z‖² + ρ‖[W; b] - old‖² is 0."""
+    probe_module = load_probe()
+    rng = np.random.default_rng(0)
+    H, Z = rng.normal(size=(7, 4)), rng.normal(size=(7, 3))
+    W, b = rng.normal(size=(4, 3)), rng.normal(size=3)
+    old = np.vstack([W, b[None]])
+    for rho in (1e-3, 1.0):
+        W1, b1 = W.copy(), b.copy()
+        probe_module.ridge_step(*probe_module.statistics(H, Z), W1, b1, rho)
+        features, new = np.hstack([H, np.ones((7, 1))]), np.vstack([W1, b1[None]])
+        gradient = 2 / 7 * features.T @ (features @ new - Z) + 2 * rho * (new - old)
+        assert np.abs(gradient).max() < 1e-12 and np.abs(new - old).max() > 1e-3
 
 
 def load_relaxation_gap():
