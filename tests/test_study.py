@@ -199,3 +199,11 @@ def test_disagreement_is_the_mean_pairwise_fraction():
     a, b, c = np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]), np.array([1, 1, 1, 1])
     assert disagreement([a, b, c]) == pytest.approx((0.25 + 0.5 + 0.25) / 3)
     assert disagreement([a]) is None
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "studies").glob("*.toml")),
+                         ids=lambda path: path.name)
+def test_the_example_study_files_load(path):
+    study = load_study(path)
+    assert study.name == path.stem and study.runs
+    assert all(run.method in METHODS for run in study.runs)
