@@ -17,16 +17,19 @@ keys (defaults):
 - the table rows: topt=same|adam|rprop|... and tlr=1e-2 ("same": the weights' optimizer);
 - how the weights step: epoch=1 (``weight_steps="per-epoch"``: once per epoch on the gradient
   summed over its batches: full-batch RAI's gradient, B rows at a time), sag=1 (on the mean of
-  the last gradient of every batch, as SAG; needs shuffle=0), wevery=K (with sag=1: the weights
-  step at every K-th step only, the rows at every step; with inner=K, once per batch),
+  the last gradient of every batch, as SAG; needs shuffle=0), wevery=K (the weights step at
+  every K-th step only, the rows at every step; with inner=K, once per batch, at its last inner
+  step, on that step's gradient: the rows then step K times per visit; with sag=1, on the SAG
+  mean),
   shards=1 (one Rprop state for the weights per batch; needs shuffle=0), rowfrac=K (the rows:
   at each step only a rotating 1/K of the batch's rows step, those with index ≡ step mod K),
   first=rprop|adam|... and flr=0.1 (the first block's weights: this optimizer, once per epoch,
   on their gradient summed over the epoch's batches; the other weights as wopt says),
   lsq=1 with rho=1e-2 and gamma=0.9 (the W-step of the method of auxiliary coordinates: every
   block that is [Sigmoid, Linear] gets its Linear's weights by ridge least squares on moving
-  averages, with factor gamma, of its batch statistics, after the batch's rows step; wopt steps
-  the rest: the first block and the rows. gamma=0 with bs=100 is the exact full-batch W-step).
+  averages, with factor gamma, of its batch statistics, after the batch's rows step, pulled
+  towards its previous weights by rho; wopt steps the first block, and the rows unless topt
+  says otherwise. gamma=0 with bs=100 is the W-step on all rows).
 
 ``rpropm`` (Rprop's rule on a moving average of the gradient), ``signum`` (the sign of a moving
 average, Bernstein et al. 2018; beta=0 is sign SGD), sag, wevery, shards, rowfrac, first and lsq
@@ -98,9 +101,9 @@ def parse(argv):
     if opts["wevery"] > 1 and any(way != "sag" for way in ways):
         raise SystemExit(f"minibatch_probe: wevery= steps the weights every K-th step, alone or with sag=1, "
                          f"not with {', '.join(way for way in ways if way != 'sag')}")
-    if opts["first"] and (opts["wlr0"] or ways):
+    if opts["first"] and (opts["wlr0"] or ways or opts["wevery"] > 1):
         raise SystemExit("minibatch_probe: first= steps the first block once per epoch: it takes no wlr0, "
-                         f"and none of {', '.join(WAYS)}")
+                         f"no wevery, and none of {', '.join(WAYS)}")
     if opts["wopt"] in ("rprop", "rpropm") and (opts["decay"] != "none" or opts["wlr0"]):
         raise SystemExit("minibatch_probe: Rprop reads lr only for its first step sizes: decay and wlr0 "
                          "do nothing with wopt=rprop or rpropm")
@@ -171,6 +174,15 @@ def shards_update(trainer):
     return update
 
 
+def every_kth_update(trainer, k):
+    """The weights step at every ``k``-th step only (steps k-1, 2k-1, ...), on that step's
+    gradient; the batch's rows at every step."""
+    def update(optimizer, rows, loop, step_weights=True):
+        last = trainer.steps % k == k - 1
+        MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights and last)
+    return update
+
+
 def skip(optimizer, arrays):
     """Make ``optimizer`` leave ``arrays`` alone (its state and settings stay; its fast path, which
     would not skip them, is turned off)."""
@@ -202,7 +214,8 @@ def least_squares_weights(trainer, optimizer, opts):
     least-squares problem for its Linear. After the batch's rows step, its Linear is set by
     ``ridge_step`` on moving averages (factor ``gamma``, bias-corrected) of the batch's
     statistics, σ(rows of the table before) against rows of the table after; ``optimizer``
-    (returned, made to skip those Linears) steps the rest."""
+    (returned, made to skip those Linears) steps the rest (the first block; the rows, unless
+    ``update_rows`` was replaced)."""
     model = trainer.model
     bounds = [0] + trainer.cuts + [len(model.layers)]
     blocks = [(s, model.layers[bounds[s] + 1]) for s in range(1, len(trainer.cuts))
@@ -281,10 +294,7 @@ def main(argv):
     if opts["sag"]:
         trainer.update = sag_update(trainer, opts)
     elif opts["wevery"] > 1:
-        def update(optimizer, rows, loop, step_weights=True):
-            every = trainer.steps % opts["wevery"] == opts["wevery"] - 1
-            MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights and every)
-        trainer.update = update
+        trainer.update = every_kth_update(trainer, opts["wevery"])
     elif opts["shards"]:
         trainer.update = shards_update(trainer)
     elif opts["rowfrac"] > 1:

@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 import minirai
+from minirai import Adam, Rprop, data
+from minirai.methods import network
+from minirai.minibatch import MiniBatchRAI
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = ROOT / "studies" / "minibatch_probe.py"
@@ -56,6 +59,8 @@ def test_minibatch_probe_names_its_keys(tmp_path):
     assert done.returncode != 0 and "Rprop reads lr only" in done.stderr
     done, _ = probe(tmp_path, "wevery=2", "lsq=1")
     assert done.returncode != 0 and "alone or with sag=1, not with lsq" in done.stderr
+    done, _ = probe(tmp_path, "first=rprop", "wevery=2")
+    assert done.returncode != 0 and "no wevery" in done.stderr
 
 
 def load_probe():
@@ -63,6 +68,53 @@ def load_probe():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def small_trainer(batch_size):
+    """MiniBatchRAI on a 4-hidden-layer sigmoid net with cuts "linear[1:]": layers L S L | S L | S L | S L | S,
+    a first block of two Linears, three [Sigmoid, Linear] blocks and the output's Sigmoid."""
+    moons = data.moons(n_samples=60)
+    model, loss = network(moons, [6] * 4, "sigmoid", "orthogonal", 0)
+    return MiniBatchRAI(model, moons.X_train, moons.y_train, loss, batch_size=batch_size, seed=0, cuts="linear[1:]")
+
+
+def test_the_probes_least_squares_step_sets_each_sigmoid_linear_block_to_its_ridge_solution():
+    probe_module = load_probe()
+    trainer = small_trainer(batch_size=1000)                      # one batch of all rows
+    layers = trainer.model.layers
+    optimizer = probe_module.least_squares_weights(trainer, Rprop(trainer.parameters(), lr=0.1),
+                                                   {"gamma": 0.0, "rho": 1e-2})
+    first = layers[0].params["W"].copy()
+    for _ in range(3):                 # the output's error reaches one block further back per step
+        trainer.step(optimizer)
+    before = [{key: value.copy() for key, value in layer.params.items()} for layer in layers]
+    trainer.step(optimizer)
+    bounds = [0] + trainer.cuts + [len(layers)]
+    assert bounds == [0, 3, 5, 7, 9, 10]
+    for s in (1, 2, 3):                                           # block s: σ(table s-1) -> table s
+        k = bounds[s] + 1
+        W, b = before[k]["W"].copy(), before[k]["b"].copy()
+        H = 1 / (1 + np.exp(-trainer.tables[s - 1].astype(np.float64)))
+        probe_module.ridge_step(*probe_module.statistics(H, trainer.tables[s]), W, b, 1e-2)
+        np.testing.assert_array_equal(layers[k].params["W"], W)
+        np.testing.assert_array_equal(layers[k].params["b"], b)
+        assert not np.array_equal(W, before[k]["W"])
+    assert not np.array_equal(layers[0].params["W"], first)      # the first block: Rprop's steps
+
+
+def test_the_probes_every_kth_update_steps_the_weights_at_every_kth_step_only():
+    probe_module = load_probe()
+    trainer = small_trainer(batch_size=8)
+    optimizer = Adam(trainer.parameters(), lr=1e-2)
+    trainer.update = probe_module.every_kth_update(trainer, 2)
+    W, last_table = trainer.model.layers[8].params["W"], trainer.tables[-1]   # the last [Sigmoid, Linear]
+    for _ in range(2):                 # steps 0 (rows) and 1 (rows and weights): its hidden loss opens
+        trainer.step(optimizer)
+    weights, table = W.copy(), last_table.copy()
+    trainer.step(optimizer)                                       # step 2: the rows only
+    assert np.array_equal(W, weights) and not np.array_equal(last_table, table)
+    trainer.step(optimizer)                                       # step 3: the weights too
+    assert not np.array_equal(W, weights)
 
 
 def test_the_probes_least_squares_step_is_the_ridge_minimiser():

@@ -204,6 +204,5 @@ def test_disagreement_is_the_mean_pairwise_fraction():
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "studies").glob("*.toml")),
                          ids=lambda path: path.name)
 def test_the_example_study_files_load(path):
-    study = load_study(path)
+    study = load_study(path)                  # raises on any key it does not accept
     assert study.name == path.stem and study.runs
-    assert all(run.method in METHODS for run in study.runs)
