@@ -137,6 +137,11 @@ def optimizer_for(kind, pairs, lr, opts, first=()):
     return FirstBlockLR(pairs, lr=lr, **options.get(kind, {}))
 
 
+def kth_step(trainer, k):
+    """Whether this step is a k-th one (steps k-1, 2k-1, ...): where wevery=k steps the weights."""
+    return trainer.steps % k == k - 1
+
+
 def sag_update(trainer, opts):
     """The weights step on the mean of the last gradient of every batch (fixed batches), every
     ``wevery``-th step; the batch's rows at every step."""
@@ -146,7 +151,7 @@ def sag_update(trainer, opts):
     def update(optimizer, rows, loop, step_weights=True):
         grads = [g for _, g in optimizer.pairs[:n_weights]]
         stored[tuple(trainer.rows)] = (len(trainer.rows), [g.copy() for g in grads])
-        if trainer.steps % opts["wevery"] != opts["wevery"] - 1:
+        if not kth_step(trainer, opts["wevery"]):
             return MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights=False)
         seen = sum(size for size, _ in stored.values())
         for k, g in enumerate(grads):
@@ -178,8 +183,7 @@ def every_kth_update(trainer, k):
     """The weights step at every ``k``-th step only (steps k-1, 2k-1, ...), on that step's
     gradient; the batch's rows at every step."""
     def update(optimizer, rows, loop, step_weights=True):
-        last = trainer.steps % k == k - 1
-        MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights and last)
+        MiniBatchRAI.update(trainer, optimizer, rows, loop, step_weights and kth_step(trainer, k))
     return update
 
 
