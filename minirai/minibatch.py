@@ -181,7 +181,9 @@ class MiniBatchRAI(RelaxedFit):
         if len(optimizer.pairs) != len(pairs) or any(p is not q for (p, _), (q, _) in zip(optimizer.pairs, pairs)):
             raise ValueError("MiniBatchRAI: the optimizer must be made on trainer.parameters() (weights, then "
                              "tables), for example minirai.Adam(trainer.parameters(), lr=1e-3)")
-        loop = loop or TrainingLoop(fast=False, flush=False)
+        if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
+            with TrainingLoop(fast=False, flush=False) as loop:
+                return self.step(optimizer, recorder, loop=loop)
         xp = backend.array_module(self.X)
         if self.steps % self.inner_steps == 0:
             self.rows = next(self._order)

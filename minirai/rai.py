@@ -289,12 +289,18 @@ class RAI(RelaxedFit):
 
     # -- tables ----------------------------------------------------------------------------------
     def chained_activations(self, X: Array) -> list[Array]:
-        """The activations at every cut from one ordinary forward pass of ``X``."""
+        """The activations at every cut from one ordinary forward pass of ``X``.
+
+        Computed with the BLAS threads of a training loop (:func:`minirai.backend.blas_threads`):
+        OpenBLAS may split a product differently over more threads, which changes its last bits,
+        and the tables must equal what a training step's forward pass computes, bit for bit.
+        """
         found, x = [], X
-        for i, layer in enumerate(self.model.layers):
-            x = layer.forward(x)
-            if i + 1 in self.cuts:
-                found.append(x.copy())
+        with backend.blas_threads():
+            for i, layer in enumerate(self.model.layers):
+                x = layer.forward(x)
+                if i + 1 in self.cuts:
+                    found.append(x.copy())
         return found
 
     def reinitialize_tables(self) -> None:
@@ -375,7 +381,9 @@ class RAI(RelaxedFit):
         """
         if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
             self.reinitialize_tables()
-        loop = loop or TrainingLoop(fast=False, flush=False)
+        if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
+            with TrainingLoop(fast=False, flush=False) as loop:
+                return self.step(optimizer, recorder, loop=loop)
         if not loop.fast:
             self._fast = None
         elif self._fast is None or self._fast.hooked():
