@@ -20,7 +20,7 @@ from .train import TrainingDiverged
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .experiments import DEFAULT_ITERS, DEFAULT_SEED, EXPERIMENTS
+    from .research.experiments import DEFAULT_ITERS, DEFAULT_SEED, EXPERIMENTS
     parser = argparse.ArgumentParser(prog="minirai", description="minirai: BP and Relaxed Activation Identity "
                                      "(RAI) on the proposal's experiments. The proposal: D. A. Mertens Velasquez, "
                                      "'Topic Proposal: An Empirical Study of Relaxed Activation Identity's Effects "
@@ -105,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "device", None):
             backend.set_device(args.device, source="--device")
         if args.command == "study":
-            from .study import run_study
+            from .research.study import run_study
             run_study(args.file, args.out, jobs=args.jobs, backend_name=args.backend, progress=not args.quiet)
             return 0
-        from .experiments import prepare_output, reproduce
+        from .research.experiments import prepare_output, reproduce
         out = prepare_output(args.out, args.force)
         reproduce(args.experiment, args.method, iters=args.iters, seed=args.seed, out=out,
                   progress=not args.quiet, grads=args.grads, jobs=args.jobs)

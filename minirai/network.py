@@ -16,7 +16,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import backend
-from .fast.packing import Packed, Slot, pack
+from .packing import Packed, Slot, pack
 from .layers import ACTIVATIONS, Layer, Linear
 from .validate import check_number, check_seed
 
@@ -84,7 +84,7 @@ class Sequential:
         return [(p, g) for _, p, g in self.named_parameters()]
 
     def pack(self) -> Packed:
-        """Move all parameters into one flat array (see :mod:`minirai.fast.packing`).
+        """Move all parameters into one flat array (see :mod:`minirai.packing`).
 
         Each ``layer.params[...]`` becomes a view of that array, so everything reads the same,
         and the fast path updates all of them in one sweep. Call it before anything keeps a

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import backend
-from .fast.packing import Slot, pack
+from .packing import Slot, pack
 from .inspect import GradientRecorder
 from .layers import Activation, Linear
 from .losses import MSE, Loss
@@ -273,7 +273,7 @@ class RAI(RelaxedFit):
         self.output_loss: Array | None = None
         self.relaxed_loss: Array | None = None
         self.hidden_values: list[Array | None] = [None] * len(self.cuts)
-        # tables and their gradients as views of one flat array each (see minirai.fast.packing)
+        # tables and their gradients as views of one flat array each (see minirai.packing)
         self.packed_tables = pack([Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]) \
             if self.tables else None
         self._fast: FastRAI | None = None        # the fast path's state, made by the first fast step

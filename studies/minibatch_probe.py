@@ -44,7 +44,7 @@ import time
 import numpy as np
 
 from minirai import SGD, Adam, Rprop, data
-from minirai.methods import network
+from minirai.research.methods import network
 from minirai.minibatch import MiniBatchRAI
 from minirai.optim import Optimizer
 

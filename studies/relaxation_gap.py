@@ -15,7 +15,7 @@ from joblib import Parallel, delayed
 
 from minirai import Adam, Rprop, data
 from minirai.losses import MSE
-from minirai.methods import network
+from minirai.research.methods import network
 from minirai.rai import RAI, geometric
 from minirai.train import evaluate
 

@@ -9,7 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from minirai import backend, cli, experiments
+from minirai import backend, cli
+from minirai.research import experiments
 
 SUMMARY_KEYS = {"experiment", "method", "iters", "seconds", "it_per_s", "relaxed_loss", "chained_loss",
                 "train_acc", "test_acc", "identity_gap"}
@@ -143,13 +144,13 @@ def test_python_m_minirai_help():
 
 def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch, capsys, tmp_path):
     """A run that diverges ends the command with the trainer's message (where and when), not a traceback."""
-    import minirai.experiments
+    import minirai.research.experiments
     from minirai.train import History, TrainingDiverged
 
     def diverge(*args, **kwargs):
         raise TrainingDiverged("RAI training diverged at step 7: table 3 (after layer 4) holds NaN or inf",
                                History())
-    monkeypatch.setattr(minirai.experiments, "reproduce", diverge)
+    monkeypatch.setattr(minirai.research.experiments, "reproduce", diverge)
     assert minirai.cli.main(["reproduce", "shallow", "--quiet", "--out", str(tmp_path / "out")]) == 3
     assert "step 7" in capsys.readouterr().err
 

@@ -10,7 +10,7 @@ import pytest
 
 import minirai
 from minirai import Adam, Rprop, data
-from minirai.methods import network
+from minirai.research.methods import network
 from minirai.minibatch import MiniBatchRAI
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ import pytest
 
 from minirai import data
 from minirai.cli import main
-from minirai.methods import METHODS, RAI_TUNED, train
-from minirai.report import disagreement
-from minirai.study import load_study, run_study
+from minirai.research.methods import METHODS, RAI_TUNED, train
+from minirai.research.report import disagreement
+from minirai.research.study import load_study, run_study
 
 TINY = """
 [study]

@@ -11,7 +11,7 @@ from minirai.network import mlp
 from minirai.optim import SGD, Adam, Rprop
 from minirai.train import History, TrainingDiverged, fit
 
-# The shallow experiment's default seed. It will be defined as minirai.experiments.DEFAULT_SEED
+# The shallow experiment's default seed. It will be defined as minirai.research.experiments.DEFAULT_SEED
 # (lead engineer's note); until then the test pins it here. Replace with that constant once it exists.
 SEED = 3
 SATURATING_SEED = 0   # a seed whose run saturates the output sigmoid (loss 50, accuracy 0.5)

@@ -4,7 +4,7 @@
 a deep net has 202 of them, each a handful of NumPy passes. Every built-in rule is
 elementwise, so the same rule can run over many arrays at once if they lie side by side:
 
-* **runs.** A packed model's parameters (``mlp`` packs, see :mod:`minirai.fast.packing`) are
+* **runs.** A packed model's parameters (``mlp`` packs, see :mod:`minirai.packing`) are
   views of one flat array. :func:`contiguous_runs` finds such runs of adjacent pairs, and
   :func:`lay_out_state` (called by ``Optimizer.__init__``) gives each run one flat state array,
   of which each ``optimizer.state[i]`` entry is a view: the state still reads per array.

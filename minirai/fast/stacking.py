@@ -10,7 +10,7 @@ a new first axis and run as *one* forward and backward:
     h_s = mean((o_s - Z_s)²)        (G,)          MSE against the next table
     dL/do = λ · (2 (o - Z) / (N D));  target part of dL/dZ = -dL/do
 
-Nothing is copied: after packing (:mod:`minirai.fast.packing`) the weights of the G blocks lie
+Nothing is copied: after packing (:mod:`minirai.packing`) the weights of the G blocks lie
 side by side in one flat array, so the stacked weight ``W (G, D, D)`` is a view, and its
 gradient view is each layer's ``grads["W"]``. Blocks outside a stack run on the fast chain
 (:mod:`minirai.fast.chain`). The arithmetic is the textbook's, operation for operation (the

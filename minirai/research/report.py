@@ -56,7 +56,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def boundary_figures(study: "Study", results: list[dict[str, Any]], out: Path) -> list[str]:
     """For each 2-D dataset and depth: the share of seeds predicting class 1 on the grid, per method."""
-    from . import plot
+    from .. import plot
     from .study import grid_points, load_dataset
     written = []
     on_grid = [r for r in results if r.get("predictions_on") == "grid"]
@@ -67,7 +67,7 @@ def boundary_figures(study: "Study", results: list[dict[str, Any]], out: Path) -
             maps[method] = np.stack([np.load(out / "predictions" / f"{r['id']}.npy")
                                      for r in group if r["method"] == method])
         data = load_dataset(dataset, study.data_options.get(dataset, {}))
-        from . import backend
+        from .. import backend
         points = grid_points(backend.to_numpy(data.X_train))
         name = f"boundaries-{dataset}-d{depth}.png"
         plot.save(plot.study_boundaries(maps, points, data.X_train, data.y_train,
@@ -79,7 +79,7 @@ def boundary_figures(study: "Study", results: list[dict[str, Any]], out: Path) -
 def write_report(study: "Study", results: list[dict[str, Any]], out: Path,
                  failed: list[dict[str, Any]] | None = None) -> list[str]:
     """``report.md`` and ``accuracy.png`` in ``out``; returns the names written."""
-    from . import plot
+    from .. import plot
     rows = summarise(results, out)
     written = ["report.md"]
     figure = None

@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import backend, data, methods
-from .inspect import GradientRecorder
-from .network import Sequential, mlp
-from .train import History, evaluate
+from .. import backend, data
+from . import methods
+from ..inspect import GradientRecorder
+from ..network import Sequential, mlp
+from ..train import History, evaluate
 
 EXPERIMENTS = {
     "shallow": {"sizes": [2, 42, 100, 100, 42, 1], "activation": "relu"},
@@ -171,7 +172,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     gradient norms (about 200 records per run) and the gradient heatmap, the gradient profile,
     the loss curves and the identity gaps are written beside the landscapes.
     """
-    from . import plot
+    from .. import plot
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = methods_for(experiment, method)
@@ -303,7 +304,7 @@ def _run_task(task: dict[str, Any]) -> RunResult:
     """One run of :func:`reproduce` and its landscape (in this process or a worker: the device is set again)."""
     if backend.device_name() != task["device"]:
         backend.set_device(task["device"])
-    from . import plot
+    from .. import plot
     recorder = GradientRecorder(every=max(1, task["iters"] // 200)) if task["grads"] else None
     result = run(task["experiment"], task["method"], iters=task["iters"], seed=task["seed"],
                  progress=task["progress"], recorder=recorder, dataset=task["dataset"])
@@ -317,7 +318,7 @@ def _run_task(task: dict[str, Any]) -> RunResult:
 
 def write_gradient_figures(experiment: str, results: list[RunResult], out: Path) -> None:
     """Gradient heatmap and profile (all runs), loss curves (all runs), identity gaps (RAI)."""
-    from . import plot
+    from .. import plot
     label = {"bp": "BP", "bp-tuned": "tuned BP", "rai": "RAI"}
     recorders = {label[r.method]: r.recorder for r in results if r.recorder is not None and len(r.recorder)}
     if recorders:

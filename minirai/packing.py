@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, MutableMapping, MutableSequence
 
-from .. import backend
+from . import backend
 
 Array = Any
 Holder = MutableMapping[str, Array] | MutableSequence[Array]

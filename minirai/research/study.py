@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from . import backend, data
+from .. import backend, data
 from .methods import DEFAULT_BATCH_SIZE, METHODS
-from .validate import check_number
+from ..validate import check_number
 
 STUDY_KEYS = {"name": str, "datasets": list, "depths": list, "width": int, "activation": str, "methods": list,
               "seeds": list, "iters": int, "batch_size": int}
@@ -122,7 +122,7 @@ def load_study(path: str | Path) -> Study:
     _check_entries(path, "methods", table["methods"], str, sorted(METHODS))
     _check_entries(path, "depths", table["depths"], int, None, low=1)
     _check_entries(path, "seeds", table["seeds"], int, None, low=0)
-    from .layers import ACTIVATIONS
+    from ..layers import ACTIVATIONS
     if table["activation"] not in ACTIVATIONS:
         raise ValueError(f"study file {path}: [study] activation must be one of {sorted(ACTIVATIONS)}, "
                          f"got {table['activation']!r}")
@@ -194,7 +194,7 @@ def execute(run: Run, options: dict[str, Any], out: str, device: str) -> dict[st
 
 def _execute(run: Run, options: dict[str, Any], out: str, device: str) -> dict[str, Any]:
     from .methods import train
-    from .train import evaluate
+    from ..train import evaluate
     if backend.device_name() != device:
         backend.set_device(device)
     dataset = load_dataset(run.dataset, options)

@@ -26,14 +26,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .data import Dataset
-from .inspect import GradientRecorder
-from .losses import BCE, Loss, SoftmaxCrossEntropy
-from .minibatch import MiniBatchRAI
-from .network import Sequential, mlp
-from .optim import Adam, Optimizer, Rprop
-from .rai import RAI
-from .train import History, fit
+from ..data import Dataset
+from ..inspect import GradientRecorder
+from ..losses import BCE, Loss, SoftmaxCrossEntropy
+from ..minibatch import MiniBatchRAI
+from ..network import Sequential, mlp
+from ..optim import Adam, Optimizer, Rprop
+from ..rai import RAI
+from ..train import History, fit
 
 RPROP_LR = 0.1            # the proposal's optimizer: Rprop, lr 0.1, full batch
 TUNED_LR = 1e-3           # bp-tuned: Xavier init + Adam with this learning rate
