@@ -16,7 +16,10 @@ resumed (``run["trainer"].fit(run["optimizer"], ...)``, or for BP
 skips the mini-batches the first k steps took) gives the numbers of an uninterrupted run, bit
 for bit on the CPU. An optimizer saved alone is loaded with ``load(path, pairs=...)``.
 
-What can be saved: the built-in layers, losses and optimizers, λ as a number or a
+What can be saved: any layer, loss or optimizer whose settings are plain values (numbers,
+strings, lists), saved as its class's import path and its ``config()`` / ``hyperparameters()``
+(:mod:`minirai.protocol`): a learner's own class too, which is found again on loading if its
+module was imported first (loading never imports a module). λ can be a number or a
 :func:`minirai.rai.constant` / :func:`minirai.rai.geometric` schedule (another schedule is
 code: it is refused). A file of another format version, a truncated file, a file with an
 object array in it, or one whose arrays do not fit what its metadata says is a ``ValueError``
@@ -35,15 +38,17 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .layers import ACTIVATIONS, Layer, LeakyReLU, Linear
-from .losses import LOSSES, Loss
+from .layers import Layer
+from .losses import Loss
 from .network import Sequential
-from .optim import OPTIMIZERS, Optimizer
+from .optim import Optimizer
+from .protocol import class_path, find_class
 from .train import History
 from .validate import check_number
 
 FORMAT = "minirai-checkpoint"
-VERSION = 1
+VERSION = 2           # 2: classes by import path and their settings (config / hyperparameters)
+READS = (1, 2)        # version 1: the built-in classes by name, read as before
 META = "__meta__"
 
 Arrays = dict[str, np.ndarray]
@@ -131,31 +136,29 @@ def _host(a: Any) -> np.ndarray:
     return np.ascontiguousarray(backend.to_numpy(a))
 
 
+def _settings(obj: Any, settings: dict[str, Any], what: str) -> dict[str, Any]:
+    """``settings`` if JSON can hold them (plain numbers, strings, bools, None, lists), else a TypeError."""
+    try:
+        json.dumps(settings, default=_plain, allow_nan=False)
+    except (TypeError, ValueError):
+        raise TypeError(f"save: {what} ({type(obj).__name__}) has settings a checkpoint cannot hold: {settings!r}; "
+                        "settings must be plain numbers, strings or lists") from None
+    return settings
+
+
 def _describe_sequential(model: Sequential, arrays: Arrays, prefix: str) -> dict[str, Any]:
     layers = []
     for i, layer in enumerate(model.layers):
-        kind = type(layer).__name__
-        if type(layer) is Linear:
-            layers.append({"type": "Linear", "in": layer.in_features, "out": layer.out_features, "init": layer.init})
-        elif type(layer) is LeakyReLU:
-            layers.append({"type": "LeakyReLU", "negative_slope": layer.negative_slope})
-        elif type(layer) in ACTIVATIONS.values():
-            layers.append({"type": kind})
-        else:
-            raise TypeError(f"save: layer {i} is a {kind}; only minirai's built-in layers can be saved "
-                            f"(Linear, {', '.join(sorted(c.__name__ for c in ACTIVATIONS.values()))})")
+        layers.append({"class": class_path(type(layer)), "config": _settings(layer, layer.config(), f"layer {i}"),
+                       "params": {key: list(value.shape) for key, value in layer.params.items()}})
         for key, value in layer.params.items():
             arrays[f"{prefix}layer{i}.{key}"] = _host(value)
     return {"kind": "sequential", "layers": layers, "dtype": str(model.dtype), "packed": model.packed is not None,
             "training": model.training}
 
 
-def _loss_name(loss: Loss, what: str) -> str:
-    names = {cls: name for name, cls in LOSSES.items()}
-    if type(loss) not in names:
-        raise TypeError(f"save: the {what} is a {type(loss).__name__}; only minirai's built-in losses can be "
-                        f"saved ({', '.join(sorted(cls.__name__ for cls in names))})")
-    return names[type(loss)]
+def _describe_loss(loss: Loss, what: str) -> dict[str, Any]:
+    return {"class": class_path(type(loss)), "config": _settings(loss, loss.config(), what)}
 
 
 def _describe_rai(trainer: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
@@ -169,9 +172,10 @@ def _describe_rai(trainer: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
     else:
         raise TypeError("save: this trainer's λ schedule is a function, which a checkpoint cannot hold; use a "
                         "number, minirai.rai.constant or minirai.rai.geometric")
-    hidden = {_loss_name(h, "hidden loss") for h in trainer.hidden_losses} or {"mse"}
+    from .losses import MSE   # noqa: PLC0415
+    hidden = [_describe_loss(h, "the hidden loss") for h in trainer.hidden_losses] or [_describe_loss(MSE(), "")]
     meta = {"kind": "rai", "model": _describe_sequential(trainer.model, arrays, f"{prefix}model."),
-            "loss": _loss_name(trainer.loss, "output loss"), "hidden_loss": hidden.pop(), "cuts": trainer.cuts,
+            "loss": _describe_loss(trainer.loss, "the output loss"), "hidden_loss": hidden[0], "cuts": trainer.cuts,
             "lam": lam, "reinit_period": trainer.reinit_period, "steps": trainer.steps,
             "tables": len(trainer.tables)}
     arrays[f"{prefix}X"], arrays[f"{prefix}y"] = _host(trainer.X), _host(trainer.y)
@@ -180,15 +184,9 @@ def _describe_rai(trainer: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
     return meta
 
 
-HYPERPARAMETERS = {"SGD": ("lr", "momentum", "weight_decay"), "Adam": ("lr", "betas", "eps"),
-                   "Rprop": ("lr", "etas", "step_sizes")}
-
-
 def _describe_optimizer(optimizer: Optimizer, arrays: Arrays, prefix: str,
                         bundle: dict[str, Any] | None) -> dict[str, Any]:
-    name = type(optimizer).__name__
-    if name not in HYPERPARAMETERS or type(optimizer) is not OPTIMIZERS[name.lower()]:
-        raise TypeError(f"save: the optimizer is a {name}; only SGD, Adam and Rprop can be saved")
+    settings = _settings(optimizer, optimizer.hyperparameters(), "the optimizer")
     over = None
     for owner_name, owner in (bundle or {}).items():
         if hasattr(owner, "parameters") and not isinstance(owner, Optimizer):
@@ -201,9 +199,9 @@ def _describe_optimizer(optimizer: Optimizer, arrays: Arrays, prefix: str,
     for i, state in enumerate(optimizer.state):
         for key, value in state.items():
             arrays[f"{prefix}state{i}.{key}"] = _host(value)
-    return {"kind": "optimizer", "class": name, "steps": optimizer.steps, "pairs": len(optimizer.pairs),
-            "shapes": [list(p.shape) for p, _ in optimizer.pairs], "over": over,
-            "settings": {key: getattr(optimizer, key) for key in HYPERPARAMETERS[name]}}
+    return {"kind": "optimizer", "class": class_path(type(optimizer)), "steps": optimizer.steps,
+            "pairs": len(optimizer.pairs), "shapes": [list(p.shape) for p, _ in optimizer.pairs], "over": over,
+            "settings": settings, "state": [sorted(state) for state in optimizer.state]}
 
 
 def _describe_history(history: History, arrays: Arrays, prefix: str) -> dict[str, Any]:
@@ -274,9 +272,9 @@ def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None)
                          f"{type(error).__name__}: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ValueError(f"{path}: not a minirai checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-    if meta.get("version") != VERSION:
-        raise ValueError(f"{path}: checkpoint format version {meta.get('version')!r}; this minirai reads version "
-                         f"{VERSION}")
+    if meta.get("version") not in READS:
+        raise ValueError(f"{path}: checkpoint format version {meta.get('version')!r}; this minirai reads versions "
+                         f"{', '.join(map(str, READS))}")
     try:
         if meta["kind"] == "bundle":
             loaded: dict[str, Any] = {}
@@ -352,26 +350,41 @@ def _restore_estimator(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any
     return estimator
 
 
+#: version 1 named the built-in classes; what they are now
+V1_LAYERS = {name: f"minirai.layers.{name}" for name in ("Linear", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "Identity")}
+V1_LOSSES = {"mse": "MSE", "bce": "BCE", "bce_with_logits": "BCEWithLogits", "cross_entropy": "SoftmaxCrossEntropy"}
+
+
+def _layer_spec(spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A layer's class path and settings, from a version 2 spec or a version 1 one."""
+    if "class" in spec:
+        return spec["class"], dict(spec["config"])
+    kind = spec["type"]
+    if kind not in V1_LAYERS:
+        raise ValueError(f"a layer has an unknown type {kind!r}")
+    if kind == "Linear":
+        return V1_LAYERS[kind], {"in_features": spec["in"], "out_features": spec["out"], "init": spec["init"]}
+    return V1_LAYERS[kind], ({"negative_slope": spec["negative_slope"]} if kind == "LeakyReLU" else {})
+
+
 def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Sequential:
     dtype = backend.resolve_dtype(meta["dtype"])
     layers: list[Layer] = []
     for i, spec in enumerate(meta["layers"]):
-        kind = spec["type"]
-        if kind == "Linear":
-            shapes = {"W": (spec["in"], spec["out"]), "b": (spec["out"],)}
-            saved_arrays = {key: _array(arrays, f"{prefix}layer{i}.{key}", shape) for key, shape in shapes.items()}
-            layer: Layer = Linear(spec["in"], spec["out"], init=spec["init"], rng=0, dtype=dtype)  # (sizes now checked)
-            for key, value in layer.params.items():
-                saved = saved_arrays[key]
-                if saved.dtype != dtype:
-                    raise ValueError(f"the array {prefix}layer{i}.{key} has dtype {saved.dtype}; the model's is {dtype}")
-                value[...] = backend.to_device(saved)
-        elif kind == "LeakyReLU":
-            layer = LeakyReLU(spec["negative_slope"])
-        elif kind in {cls.__name__ for cls in ACTIVATIONS.values()}:
-            layer = next(cls for cls in ACTIVATIONS.values() if cls.__name__ == kind)()
-        else:
-            raise ValueError(f"layer {i} has an unknown type {kind!r}")
+        path, config = _layer_spec(spec)
+        cls = find_class(Layer, path)
+        names = sorted(name[len(f"{prefix}layer{i}."):] for name in arrays if name.startswith(f"{prefix}layer{i}."))
+        promised = spec.get("params", {"W": None, "b": None} if path.endswith(".Linear") else {})   # (version 1)
+        params = {key: _array(arrays, f"{prefix}layer{i}.{key}", shape) for key, shape in promised.items()}
+        if sorted(promised) != names:
+            raise ValueError(f"layer {i} ({path}) has the arrays {sorted(promised)}; the file has {names} for it")
+        for key, value in params.items():
+            if value.dtype != dtype:
+                raise ValueError(f"the array {prefix}layer{i}.{key} has dtype {value.dtype}; the model's is {dtype}")
+        try:
+            layer = cls.from_config(config, params)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"layer {i} ({path}) cannot be made from its settings {config}: {error}") from None
         layers.append(layer)
     model = Sequential(layers)
     if meta["packed"] is True:
@@ -384,6 +397,18 @@ def _restore_sequential(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Se
     elif training is not True:
         raise ValueError(f"'training' must be true or false, got {training!r}")
     return model
+
+
+def _restore_loss(spec: Any) -> Loss:
+    if isinstance(spec, str):                       # version 1: a built-in loss by name
+        if spec not in V1_LOSSES:
+            raise ValueError(f"unknown loss {spec!r}")
+        spec = {"class": f"minirai.losses.{V1_LOSSES[spec]}", "config": {}}
+    cls = find_class(Loss, spec["class"])
+    try:
+        return cls(**spec["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the loss {spec['class']} cannot be made from its settings {spec['config']}: {error}") from None
 
 
 def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
@@ -400,8 +425,8 @@ def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
         raise ValueError(f"unknown λ schedule {lam_meta['type']!r}")
     X = _array(arrays, f"{prefix}X")
     y = _array(arrays, f"{prefix}y", floating=False)
-    trainer = RAI(model, backend.to_device(X), backend.to_device(y), LOSSES[meta["loss"]](), cuts=meta["cuts"],
-                  hidden_loss=LOSSES[meta["hidden_loss"]](), lam=lam, reinit_period=meta["reinit_period"])
+    trainer = RAI(model, backend.to_device(X), backend.to_device(y), _restore_loss(meta["loss"]), cuts=meta["cuts"],
+                  hidden_loss=_restore_loss(meta["hidden_loss"]), lam=lam, reinit_period=meta["reinit_period"])
     if len(trainer.tables) != meta["tables"]:
         raise ValueError(f"the trainer has {len(trainer.tables)} tables; the file says {meta['tables']}")
     for k, table in enumerate(trainer.tables):
@@ -418,9 +443,16 @@ def _restore_optimizer(meta: dict[str, Any], arrays: Arrays, prefix: str, pairs:
     if shapes != meta["shapes"]:
         raise ValueError(f"the optimizer was saved for {meta['pairs']} arrays of shapes {meta['shapes']}; "
                          f"the parameters given have shapes {shapes}")
+    path = meta["class"] if "." in meta["class"] else f"minirai.optim.{meta['class']}"    # (version 1: a name)
+    cls = find_class(Optimizer, path)
     settings = {key: tuple(v) if isinstance(v, list) else v for key, v in meta["settings"].items()}
-    optimizer = OPTIMIZERS[meta["class"].lower()](pairs, **settings)
+    try:
+        optimizer = cls(pairs, **settings)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the optimizer {path} cannot be made from its settings {settings}: {error}") from None
     for i, state in enumerate(optimizer.state):
+        if "state" in meta and sorted(state) != meta["state"][i]:
+            raise ValueError(f"the optimizer's state {i} holds {sorted(state)}; the file has {meta['state'][i]}")
         for key, value in state.items():
             value[...] = backend.to_device(_array(arrays, f"{prefix}state{i}.{key}", value.shape))
     optimizer.steps = check_number(meta["steps"], "steps", low=0, integer=True)
@@ -433,9 +465,20 @@ def _restore_history(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Histo
     history.values = {}
     for k, name in enumerate(meta["columns"]):
         column = _array(arrays, f"{prefix}column{k}", floating=False)
+        if column.ndim != 1:
+            raise ValueError(f"the history column {name!r} has shape {column.shape}; expected one value per record")
         history.values[name] = [int(v) for v in column] if name == "step" else [float(v) for v in column]
+    if "step" not in history.values:
+        raise ValueError("the history has no 'step' column")
+    records = len(history.values["step"])
+    for name, column in history.values.items():
+        if len(column) != records:
+            raise ValueError(f"the history column {name!r} has {len(column)} values; 'step' has {records}")
     if meta.get("rai"):
         for k, name in enumerate(meta["per_cut"]):
             stack = _array(arrays, f"{prefix}per_cut{k}", floating=False)
+            if stack.shape != (records, history.n_cuts):
+                raise ValueError(f"the history's per-cut {name!r} has shape {stack.shape}; expected "
+                                 f"({records}, {history.n_cuts})")
             history.per_cut[name] = [row.astype(np.float64) for row in stack]
     return history

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
@@ -124,12 +125,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def info() -> int:
     """The version, the device and why it was chosen, the GPU as CuPy sees it, the BLAS threads.
 
-    It reports, and never fails: with ``MINIRAI_DEVICE=gpu`` and no usable GPU it says so."""
+    It always prints the whole report. When the device setting cannot be used (``MINIRAI_DEVICE``
+    not one of cpu, gpu, auto; or ``gpu`` where no GPU is usable) the device line says why, and
+    the exit status is 2, the usage-error status of the other commands, so a script that checks
+    its setup with ``minirai info`` sees the failure."""
     from threadpoolctl import threadpool_info
     print(f"minirai {__version__}")
+    failure = None
     try:
         backend.xp()
     except (RuntimeError, ValueError) as error:
+        failure = error
         print(f"device: none: {error}")
         print(f"gpu: {backend.probe_gpu()[1]}")
     else:
@@ -139,6 +145,11 @@ def info() -> int:
             print(f"{key.replace('_', ' ')}: {value}")
     for pool in threadpool_info():
         print(f"BLAS: {pool.get('internal_api')} {pool.get('version')}, {pool.get('num_threads')} threads")
+    if failure is not None:
+        setting = os.environ.get("MINIRAI_DEVICE")
+        print(f"minirai info: error: the device setting (MINIRAI_DEVICE={setting!r}) cannot be used; "
+              "see the device line", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -11,12 +11,15 @@ constructor arguments, fitted attributes ending in ``_``), so they work in ``Pip
 Parameters (names as in ``sklearn.neural_network``):
 
 * ``hidden_layer_sizes``: widths of the hidden layers.
-* ``activation``: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"`` or ``"identity"``.
+* ``activation``: ``"relu"``, ``"tanh"``, ``"sigmoid"``, ``"leaky_relu"``, ``"identity"``, or the name
+  of a learner's own :class:`~minirai.layers.Activation` subclass (:func:`minirai.layers.activations`).
 * ``method``: ``"bp"`` (chained backprop, :func:`minirai.train.fit`) or ``"rai"``
   (:class:`minirai.rai.RAI` with ``cuts`` and ``lam``; with a ``batch_size``, persistent tables
   updated by mini-batch, :class:`minirai.minibatch.MiniBatchRAI`). Predictions are always the
   chained forward pass.
-* ``solver``: ``"adam"``, ``"sgd"`` (momentum 0.9) or ``"rprop"``; ``learning_rate_init`` its lr.
+* ``solver``: ``"adam"``, ``"sgd"`` (momentum 0.9) or ``"rprop"``, or the name of a learner's own
+  optimizer class (:func:`minirai.optim.optimizers`, made with its defaults and this lr);
+  ``learning_rate_init`` its lr.
 * ``max_iter``: optimizer steps. ``batch_size``: mini-batch size (``None``: full batch).
 * ``random_state``: seeds the initial weights and the batches. ``device``: ``"cpu"``, ``"gpu"``
   or ``"auto"``, the device the network trains on (predictions come back as NumPy arrays).
@@ -27,6 +30,10 @@ computes in float64 (``dtype``), so that predictions do not depend on how rows a
 Fitted attributes: ``model_`` (the :class:`~minirai.network.Sequential`), ``history_`` (the run's
 history: chained losses, and the relaxed loss for RAI), ``n_iter_``, ``loss_``,
 ``n_features_in_``, and ``classes_`` for the classifier.
+
+A ``fit`` or ``partial_fit`` whose loss or weights become NaN or inf raises
+:class:`~minirai.train.TrainingDiverged` (as scikit-learn's MLPs refuse non-finite weights) and
+leaves the estimator exactly as it was, its network's weights and optimizer's state included.
 """
 from __future__ import annotations
 
@@ -41,14 +48,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import backend
-from .layers import ACTIVATIONS
+from .layers import Activation
 from .losses import BCE, MSE, SoftmaxCrossEntropy
 from .network import mlp
-from .optim import SGD, Adam, Rprop
+from .optim import SGD, Optimizer
+from .protocol import by_name
 from .validate import check_number
 
 METHODS = ("bp", "rai")
-SOLVERS = ("adam", "sgd", "rprop")
 
 
 class _MLP(BaseEstimator):
@@ -79,12 +86,10 @@ class _MLP(BaseEstimator):
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
             raise ValueError(f"{name}: hidden_layer_sizes must be a tuple of positive integers, got {sizes!r}")
         sizes = [check_number(s, f"{name}: each hidden layer size", low=1, integer=True) for s in sizes]
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        by_name(Activation, self.activation, f"{name}: activation")
+        by_name(Optimizer, self.solver, f"{name}: solver")
         if self.method not in METHODS:
             raise ValueError(f"{name}: method must be one of {METHODS}, got {self.method!r}")
-        if self.solver not in SOLVERS:
-            raise ValueError(f"{name}: solver must be one of {SOLVERS}, got {self.solver!r}")
         check_number(self.learning_rate_init, f"{name}: learning_rate_init", low=0, low_open=True)
         check_number(self.max_iter, f"{name}: max_iter", low=1, integer=True)
         check_number(self.batch_size, f"{name}: batch_size", low=1, integer=True, none=True)
@@ -94,19 +99,17 @@ class _MLP(BaseEstimator):
         return sizes
 
     def _optimizer(self, pairs: list[Any]) -> Any:
-        lr = self.learning_rate_init
-        if self.solver == "adam":
-            return Adam(pairs, lr=lr)
-        if self.solver == "sgd":
-            return SGD(pairs, lr=lr, momentum=0.9)
-        return Rprop(pairs, lr=lr)
+        cls = by_name(Optimizer, self.solver, "solver")
+        if cls is SGD:
+            return SGD(pairs, lr=self.learning_rate_init, momentum=0.9)   # as scikit-learn's MLPs
+        return cls(pairs, lr=self.learning_rate_init)
 
     def _train(self, X: np.ndarray, targets: np.ndarray, n_outputs: int, output: str | None, loss: Any,
                iters: int | None = None, keep: bool = False) -> None:
         """Train by BP or RAI (a new network, or with ``keep`` the fitted one); sets the fitted attributes."""
         from .minibatch import MiniBatchRAI   # noqa: PLC0415 - these import train, which imports this package's
         from .rai import RAI                  # noqa: PLC0415   neighbours
-        from .train import fit     # noqa: PLC0415
+        from .train import check_finite, fit   # noqa: PLC0415
         sizes = self._check_parameters()
         seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
         dtype = backend.resolve_dtype(self.dtype)
@@ -116,6 +119,7 @@ class _MLP(BaseEstimator):
         try:
             if keep:
                 model, optimizer = self.model_, self.optimizer_
+                self._restore = snapshot(model, optimizer)          # what a failure writes back
             else:
                 model = mlp([X.shape[1], *sizes, n_outputs], self.activation, output, seed=seed, dtype=dtype)
             X_dev = backend.to_device(X.astype(dtype), module)
@@ -137,6 +141,7 @@ class _MLP(BaseEstimator):
                 self.loss_ = history.last("chained_loss")
         finally:
             backend.use_module(previous)
+        check_finite(self.loss_, "the training loss (all examples)", history["step"][-1], history)
         self.model_, self.optimizer_, self.history_ = model, optimizer, history
         self.n_iter_ = getattr(self, "n_iter_", 0) + iters if keep else iters
 
@@ -164,17 +169,40 @@ class _MLP(BaseEstimator):
         return tags
 
 
+def snapshot(model: Any, optimizer: Any) -> Any:
+    """A function that writes back, in place, the arrays a run changes (weights, optimizer state, its
+    step count) as they are now. State entries are found again by index and key when it runs: the
+    fast path may have moved them into one flat array meanwhile."""
+    params = [(p, p.copy()) for p, _ in model.parameters()]
+    state = [(i, key, value.copy()) for i, entries in enumerate(optimizer.state) for key, value in entries.items()]
+    steps = optimizer.steps
+
+    def restore() -> None:
+        for param, saved in params:
+            param[...] = saved
+        for i, key, saved in state:
+            optimizer.state[i][key][...] = saved
+        optimizer.steps = steps
+    return restore
+
+
 def unchanged_on_error(method: Any) -> Any:
-    """A fit or partial_fit that fails leaves the estimator as it was (fitted attributes included)."""
+    """A fit or partial_fit that fails leaves the estimator as it was: its attributes, and the arrays
+    of a network and optimizer it went on training (partial_fit), written back in place."""
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         before = dict(self.__dict__)
         try:
             return method(self, *args, **kwargs)
         except BaseException:
+            restore = self.__dict__.get("_restore")
+            if restore is not None:
+                restore()
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
+        finally:
+            self.__dict__.pop("_restore", None)
     return wrapper
 
 

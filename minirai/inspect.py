@@ -35,7 +35,7 @@ from . import backend
 from .layers import Linear
 from .network import Sequential
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:     # (for the annotations only: rai imports this module)
     from .rai import RAI
 
 Array = Any
@@ -75,33 +75,30 @@ class GradientRecorder:
 
     # -- capturing ------------------------------------------------------------------------------
     def capture(self, step: int, model: Sequential, trainer: "RAI | None" = None) -> None:
-        """Record the norms of the last backward (call after backward, before the update)."""
+        """Record the norms of the last backward (call after backward, before the update).
+
+        It reads what every layer and table holds as plain attributes, which both paths leave the
+        same (the fast path gives a stacked block's own layers views of their slice of the stack),
+        so its records are the same on both paths."""
         self.linear_layers = [i for i, layer in enumerate(model.layers) if isinstance(layer, Linear)]
         xp = backend.array_module(*(p for p, _ in model.parameters()[:1]))
-        pieces: dict[str, list[tuple[list[int], Array]]] = {name: [] for name in QUANTITIES}
-        for indices, layers in _layer_groups(model, trainer):
-            first = layers[0]
-            if isinstance(first, Linear):
-                columns = [self.linear_layers.index(i) for i in indices]
-                pieces["weight_grad"].append((columns, _stacked(first.grads["W"], len(indices))))
-                pieces["bias_grad"].append((columns, _stacked(first.grads["b"], len(indices))))
-            if first.grad_output is not None:
-                pieces["output_grad"].append((indices, _stacked(first.grad_output, len(indices))))
-            if first.y is not None:
-                pieces["activation"].append((indices, _stacked(first.y, len(indices))))
+        sources: dict[str, list[Array | None]] = {
+            "weight_grad": [model.layers[i].grads["W"] for i in self.linear_layers],
+            "bias_grad": [model.layers[i].grads["b"] for i in self.linear_layers],
+            "output_grad": [layer.grad_output for layer in model.layers],
+            "activation": [layer.y for layer in model.layers],
+            "table_grad": [], "table_grad_input": [], "table_grad_target": []}
         if trainer is not None and trainer.tables:
             self.cuts = list(trainer.cuts)
-            for name, sources in _table_groups(trainer).items():
-                pieces[name] += sources
-        widths = {"weight_grad": len(self.linear_layers), "bias_grad": len(self.linear_layers),
-                  "output_grad": len(model.layers), "activation": len(model.layers),
-                  "table_grad": len(self.cuts), "table_grad_input": len(self.cuts),
-                  "table_grad_target": len(self.cuts)}
+            sources.update(table_grad=list(trainer.grad_tables), table_grad_input=list(trainer.grad_tables_as_input),
+                           table_grad_target=list(trainer.grad_tables_as_target))
         self.steps.append(int(step))
         for name in QUANTITIES:
-            row = xp.full(widths[name], np.nan, dtype=np.float64)
-            for columns, stack in pieces[name]:
-                row[xp.asarray(columns)] = xp.sqrt(squared_norms(stack))
+            width = len(self.cuts) if name.startswith("table") else len(sources[name])
+            row = xp.full(width, np.nan, dtype=np.float64)
+            for k, a in enumerate(sources[name]):
+                if a is not None:
+                    row[k] = xp.sqrt(squared_norms(a[None]))[0]
             self.rows[name].append(backend.to_numpy(row))
 
     # -- reading ----------------------------------------------------------------------------------
@@ -131,55 +128,3 @@ class GradientRecorder:
 
     def __repr__(self) -> str:
         return f"GradientRecorder(every={self.every}, {len(self)} records)"
-
-
-def _stacked(a: Array, count: int) -> Array:
-    """A layer's array as a stack of ``count`` (a plain layer's array gets a leading axis of 1)."""
-    return a if count > 1 else a[None]
-
-
-def _layer_groups(model: Sequential, trainer: "RAI | None") -> list[tuple[list[int], list[Any]]]:
-    """``(model layer indices, [layer])`` pairs: one per plain layer, one per stacked position.
-
-    A stacked layer (RAI's stacked path) holds the arrays of several model layers at once; it
-    is listed with all their indices so their norms come from one batched computation.
-    """
-    stacked: dict[int, tuple[list[int], Any]] = {}
-    if trainer is not None:
-        starts = [0] + list(trainer.cuts)
-        for group in trainer.stacks:
-            for j, layer in enumerate(group.layers):
-                indices = [starts[s] + j for s in range(group.first, group.first + group.count)]
-                stacked[indices[0]] = (indices, layer)
-    covered = {i for indices, _ in stacked.values() for i in indices}
-    groups = []
-    for i, layer in enumerate(model.layers):
-        if i in stacked:
-            groups.append((stacked[i][0], [stacked[i][1]]))
-        elif i not in covered:
-            groups.append(([i], [layer]))
-    return groups
-
-
-def _table_groups(trainer: "RAI") -> dict[str, list[tuple[list[int], Array]]]:
-    """Table gradients as ``(table indices, stack)`` pieces: a stacked group's tables as one stack."""
-    pieces: dict[str, list[tuple[list[int], Array]]] = {
-        "table_grad": [], "table_grad_input": [], "table_grad_target": []}
-    done: dict[str, set[int]] = {name: set() for name in pieces}
-
-    def add(name: str, indices: list[int], stack: Array) -> None:
-        pieces[name].append((indices, stack))
-        done[name].update(indices)
-
-    for group in trainer.stacks:          # block s reads table s-1 and targets table s
-        first, count = group.first, group.count
-        add("table_grad", list(range(first - 1, first + count)), group.grad_tables)
-        add("table_grad_input", list(range(first - 1, first + count - 1)), group.as_input)
-        add("table_grad_target", list(range(first, first + count)), group.as_target)
-    for name, arrays in (("table_grad", trainer.grad_tables),
-                         ("table_grad_input", trainer.grad_tables_as_input),
-                         ("table_grad_target", trainer.grad_tables_as_target)):
-        for k, a in enumerate(arrays):
-            if k not in done[name] and a is not None:
-                add(name, [k], a[None])
-    return pieces

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import backend
+from .protocol import by_name, named, settings_of
 from .validate import check_number
 
 Array = Any  # a NumPy or CuPy array
@@ -92,8 +93,43 @@ class Layer:
         for hook in self.hooks:
             hook(self, event, inputs, outputs)
 
+    # -- settings: one protocol, read by checkpoints, the fast path and mlp ------------------
+    def config(self) -> dict[str, Any]:
+        """The settings this layer was made with, as a dict of plain values: ``type(self)(**config)``
+        makes a layer like it (with fresh parameters).
+
+        By default, scikit-learn's convention: every argument of ``__init__`` kept as an attribute of
+        the same name (``self.negative_slope = negative_slope``). Checkpoints save it, the fast path
+        stacks blocks only where it is equal, and ``repr`` shows it. Override it (and
+        :meth:`from_config`) when a setting is kept under another name.
+        """
+        return settings_of(self, type(self).__init__)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], params: dict[str, np.ndarray] | None = None) -> "Layer":
+        """A new layer with these settings. With ``params`` (NumPy arrays by key, as a checkpoint holds
+        them) it gets these parameters instead of fresh ones; their keys, shapes and dtypes must be
+        those the settings make, or a ValueError says which differs."""
+        layer = cls(**config)
+        if params is not None:
+            layer.load_params(params)
+        return layer
+
+    def load_params(self, params: dict[str, np.ndarray]) -> None:
+        """Copy ``params`` into this layer's parameters (in place, onto their device), after checking them."""
+        name = type(self).__name__
+        if sorted(params) != sorted(self.params):
+            raise ValueError(f"{name} has parameters {sorted(self.params)}; got {sorted(params)}")
+        for key, value in params.items():
+            mine = self.params[key]
+            if tuple(value.shape) != tuple(mine.shape):
+                raise ValueError(f"{name} parameter {key!r} has shape {tuple(mine.shape)}; got {tuple(value.shape)}")
+            if value.dtype != mine.dtype:
+                raise ValueError(f"{name} parameter {key!r} has dtype {mine.dtype}; got {value.dtype}")
+            mine[...] = backend.to_device(value, backend.array_module(mine))
+
     def extra_repr(self) -> str:
-        return ""
+        return ", ".join(f"{key}={value!r}" for key, value in self.config().items())
 
     def __repr__(self) -> str:
         parts = [self.extra_repr()] if self.extra_repr() else []
@@ -139,11 +175,11 @@ class Linear(Layer):
         if init not in self.INITS:
             raise ValueError(f"Linear init must be one of {self.INITS}, got {init!r}")
         self.in_features, self.out_features, self.init = int(in_features), int(out_features), init
-        gain = check_number(gain, "Linear gain", low=0, low_open=True)
-        input_mean = check_number(input_mean, "Linear input_mean")
+        self.gain = check_number(gain, "Linear gain", low=0, low_open=True)
+        self.input_mean = check_number(input_mean, "Linear input_mean")
         dtype = backend.resolve_dtype(dtype)
         W, b = initial_weights(self.in_features, self.out_features, init, np.random.default_rng(rng),
-                               gain=gain, input_mean=input_mean)
+                               gain=self.gain, input_mean=self.input_mean)
         xp = backend.xp()
         self.params = {"W": backend.to_device(W.astype(dtype)), "b": backend.to_device(b.astype(dtype))}
         self.grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
@@ -161,6 +197,25 @@ class Linear(Layer):
         self.grads["b"][...] = dy.sum(axis=0)               # db = Σ_i dy_i
         self.grad_input = dy @ self.params["W"].T           # dx = dy W^T
         return self.grad_input
+
+    def config(self) -> dict[str, Any]:
+        """in_features, out_features, init, gain and input_mean (``rng`` and ``dtype`` are not settings:
+        the weights and their dtype are the parameters)."""
+        return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init,
+                "gain": self.gain, "input_mean": self.input_mean}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], params: dict[str, np.ndarray] | None = None) -> "Linear":
+        """As :meth:`Layer.from_config`; saved parameters are checked against the sizes before any
+        weights are drawn, and give their dtype."""
+        if params is not None:
+            shapes = {"W": (config.get("in_features"), config.get("out_features")), "b": (config.get("out_features"),)}
+            for key, shape in shapes.items():
+                if key not in params or tuple(params[key].shape) != shape:
+                    got = tuple(params[key].shape) if key in params else "nothing"
+                    raise ValueError(f"Linear parameter {key!r} must have shape {shape} for these sizes; got {got}")
+            config = {**config, "dtype": params["W"].dtype}
+        return super().from_config(config, params)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}->{self.out_features}"
@@ -203,6 +258,22 @@ class Activation(Layer):
         """dy/dx elementwise, from the cached forward values."""
         raise NotImplementedError
 
+    def critical(self) -> tuple[float, float]:
+        """``(gain, mean)`` for ``mlp(init="orthogonal")``: the gain 1/f'(0) that makes a Linear reading
+        this activation start with an orthogonal Jacobian, and f(0), the mean input its bias cancels.
+
+        Computed from this layer's own ``forward``/``backward`` at x = 0 (in float64): 4 and 0.5 for
+        the sigmoid, 1 and 0 for tanh. A function with no useful slope at 0 overrides it (ReLU).
+        """
+        zero = np.zeros((1, 1))
+        value = float(self.forward(zero)[0, 0])
+        slope = float(self.backward(np.ones((1, 1)))[0, 0])
+        self.x = self.y = self.grad_output = self.grad_input = None
+        if not (np.isfinite(slope) and slope > 0 and np.isfinite(value)):
+            raise ValueError(f"{type(self).__name__} has slope {slope:g} and value {value:g} at 0, so "
+                             "init='orthogonal' has no critical gain for it; override critical() to give one")
+        return 1.0 / slope, value
+
 
 class Sigmoid(Activation):
     r"""``y = σ(x) = 1 / (1 + e^{-x})``;  backward ``dx = dy · y (1 - y)``.
@@ -240,7 +311,11 @@ class Tanh(Activation):
 
 
 class ReLU(Activation):
-    r"""``y = max(x, 0)``;  backward ``dx = dy · [x > 0]`` (the subgradient 0 at x = 0)."""
+    r"""``y = max(x, 0)``;  backward ``dx = dy · [not x <= 0]`` (the subgradient 0 at x = 0).
+
+    Written "not x <= 0" rather than "x > 0" so that a NaN input passes its gradient on (NaN <= 0
+    is false), as PyTorch's ReLU does: a NaN is never hidden behind a zero gradient.
+    """
 
     def forward(self, x: Array) -> Array:
         self.x = x
@@ -248,7 +323,11 @@ class ReLU(Activation):
         return self.y
 
     def derivative(self) -> Array:
-        return (self.x > 0).astype(self.x.dtype)
+        return (~(self.x <= 0)).astype(self.x.dtype)
+
+    def critical(self) -> tuple[float, float]:
+        """He's gain √2 and mean 0: no gain makes a ReLU layer's Jacobian orthogonal."""
+        return float(np.sqrt(2.0)), 0.0
 
 
 class LeakyReLU(Activation):
@@ -256,7 +335,7 @@ class LeakyReLU(Activation):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = float(negative_slope)
+        self.negative_slope = check_number(negative_slope, "LeakyReLU negative_slope")
 
     def forward(self, x: Array) -> Array:
         self.x = x
@@ -267,8 +346,9 @@ class LeakyReLU(Activation):
         xp = backend.array_module(self.x)
         return xp.where(self.x > 0, 1, self.negative_slope).astype(self.x.dtype)
 
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+    def critical(self) -> tuple[float, float]:
+        """He's gain √2 and mean 0, as for ReLU."""
+        return float(np.sqrt(2.0)), 0.0
 
 
 class Identity(Activation):
@@ -283,6 +363,15 @@ class Identity(Activation):
         return dy
 
 
-ACTIVATIONS: dict[str, type[Activation]] = {
-    "sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU, "identity": Identity,
-}
+def activations() -> dict[str, type[Activation]]:
+    """Every activation class defined so far, by name: ``"sigmoid"``, ``"tanh"``, ``"relu"``,
+    ``"leaky_relu"``, ``"identity"``, and any subclass of :class:`Activation` a learner wrote
+    (``Softplus`` is ``"softplus"``). No list to keep up to date: a class is known because it
+    subclasses Activation (see :mod:`minirai.protocol`)."""
+    return named(Activation)
+
+
+def activation(name: str) -> type[Activation]:
+    """The activation class called ``name`` (see :func:`activations`; underscores and case do not
+    matter), or a ValueError listing the names."""
+    return by_name(Activation, name, "activation")

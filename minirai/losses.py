@@ -5,17 +5,21 @@ not grow with N. ``backward()`` returns ``dL/dpred`` and keeps it as ``self.grad
 losses whose target may itself be trained (RAI's hidden losses: the target is an
 auxiliary table) also set ``self.grad_target = dL/dtarget``.
 
-Targets are checked once per new target array (shape, finiteness, domain), so a wrong
-label set is a clear ``ValueError`` instead of a silent NaN.
+Targets are checked at every ``forward`` (shape, finiteness, domain), so a wrong label set
+is a clear ``ValueError`` instead of a silent NaN, even for an array edited in place since the
+last call. The one exception is a target the loss prepared itself (:meth:`Loss.prepare_target`,
+which the training loops call once, on their own copy): it was checked when it was made.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 
 from . import backend
 from .layers import sigmoid
+from .protocol import named, settings_of
 from .validate import check_array
 
 Array = Any
@@ -33,19 +37,25 @@ class Loss:
         self.value: Array | None = None
         self.grad_pred: Array | None = None
         self.grad_target: Array | None = None
-        self._checked_target: Array | None = None   # kept alive, so "is" cannot match a new array
+        # the targets prepare_target made (checked then; nobody else holds them), by id; an entry
+        # disappears with its array, so a new array at the same address is never taken for it
+        self._prepared: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 
     def __call__(self, pred: Array, target: Array) -> Array:
         return self.forward(pred, target)
 
     def forward(self, pred: Array, target: Array) -> Array:
-        """Return the mean loss as a 0-d array (on pred's device)."""
-        if target is not self._checked_target:  # check each new target array once
+        """pred (N, ...), target (N, ...) -> the mean loss as a 0-d array (on pred's device)."""
+        check_prediction(pred, type(self).__name__)
+        if self._prepared.get(id(target)) is not target:   # every target but the loops' own is checked
             self.check_target(tuple(pred.shape), target)
-            self._checked_target = target
         self.pred, self.target = pred, self.reshape_target(pred, target)
         self.value = self._forward(self.pred, self.target)
         return self.value
+
+    def config(self) -> dict[str, Any]:
+        """The settings this loss was made with (none for the built-in ones); see :mod:`minirai.protocol`."""
+        return settings_of(self, type(self).__init__)
 
     def diagnose(self) -> None:
         """After a non-finite loss: raise a clearer error if the last inputs explain it (a check that
@@ -84,7 +94,12 @@ class Loss:
         array silently upcasts a float32 computation.
         """
         self.check_target(pred_shape, target)
-        return target.astype(dtype).reshape(pred_shape)
+        return self.prepared(target.astype(dtype).reshape(pred_shape))
+
+    def prepared(self, target: Array) -> Array:
+        """Mark ``target`` (a copy a training loop made and owns, already checked) as needing no check."""
+        self._prepared[id(target)] = target
+        return target
 
     def decision(self, pred: Array) -> Array | None:
         """Class labels from predictions (for accuracy), or None for regression losses."""
@@ -93,6 +108,15 @@ class Loss:
     def __repr__(self) -> str:
         value = "" if self.value is None else f"value={backend.to_float(self.value):.4g}"
         return f"{type(self).__name__}({value})"
+
+
+def check_prediction(pred: Any, owner: str) -> None:
+    """A loss's prediction must be a float array (a TypeError names what it got: a list, ints)."""
+    if not (isinstance(pred, np.ndarray) or backend.is_device_array(pred)):
+        raise TypeError(f"{owner}.forward: pred must be a NumPy or CuPy array, got {type(pred).__name__}; "
+                        "convert it with numpy.asarray(pred, dtype=numpy.float32)")
+    if pred.dtype.kind != "f":
+        raise TypeError(f"{owner}.forward: pred must be a float array, got dtype {pred.dtype}")
 
 
 class MSE(Loss):
@@ -223,7 +247,7 @@ class SoftmaxCrossEntropy(Loss):
 
     def prepare_target(self, target: Array, pred_shape: tuple[int, ...], dtype: Any) -> Array:
         self.check_target(pred_shape, target)
-        return target.astype(np.int64)
+        return self.prepared(target.astype(np.int64))
 
     def _forward(self, z: Array, labels: Array) -> Array:
         xp = backend.array_module(z)
@@ -245,6 +269,7 @@ class SoftmaxCrossEntropy(Loss):
         return pred.argmax(axis=1)
 
 
-LOSSES: dict[str, type[Loss]] = {
-    "mse": MSE, "bce": BCE, "bce_with_logits": BCEWithLogits, "cross_entropy": SoftmaxCrossEntropy,
-}
+def losses() -> dict[str, type[Loss]]:
+    """Every loss class defined so far, by name (``"mse"``, ``"bce"``, ``"bce_with_logits"``,
+    ``"softmax_cross_entropy"``, and a learner's own); see :mod:`minirai.protocol`."""
+    return named(Loss)

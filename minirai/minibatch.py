@@ -1,60 +1,21 @@
 r"""RAI on mini-batches, two ways: persistent tables, or per-batch auxiliaries.
 
-Full-batch RAI (:class:`~minirai.rai.RAI`) keeps one table row per training example and
-updates every row at every step. On mini-batches a step sees B of the N examples:
+Full-batch RAI (:class:`~minirai.rai.RAI`) keeps one table row per training example and updates
+every row at every step. On mini-batches a step sees B of the N examples:
 
 * ``tables="persistent"`` keeps the N-row tables (as in ParMAC, Carreira-Perpiñán & Alizadeh,
-  2016). A step gathers the batch's rows, runs the relaxed objective on them, updates the
-  weights and *only those rows*, and scatters them back. The optimizer's state is kept per
-  row, and so is its step count (Adam's bias correction and SGD's first momentum step count
-  each row's own updates): a row outside the batch, and its state, stay bit-identical. With
-  one batch of all N rows this is full-batch RAI, bit for bit.
-  Memory: each table row is ``D`` numbers (the width at its cut), so the tables hold
-  N × (number of cuts) × width numbers, plus as many for their gradients and one or two
-  times as many for the optimizer's state (Rprop and Adam keep two numbers per entry).
+  2016). A step gathers the batch's rows, runs the relaxed objective on them, updates the weights
+  and *only those rows* (each row with its own optimizer state and step count), and scatters them
+  back. With one batch of all N rows this is full-batch RAI, bit for bit. With
+  ``weight_steps="per-epoch"`` the weights step once per epoch, on the gradient summed over its
+  batches: full-batch RAI's gradient, computed B rows at a time.
 * ``tables="per-batch"`` keeps no table between batches (online alternating minimisation,
-  Choromanska et al., 2019; predictive-coding trainers): a batch's auxiliaries are set by a
-  chained forward pass of the batch, optimised with the weights for ``inner_steps`` steps
-  (their optimizer state starting afresh), then dropped. Memory: B rows only.
-  At a forward pass every hidden loss is 0, and so is its gradient: at the first inner step
-  only the last block learns, and the error reaches one block further back per inner step
-  (as the last table moves, the hidden loss before it opens, and so on). So the default
-  ``inner_steps`` is the number of blocks; with fewer, the first blocks never learn.
+  Choromanska et al., 2019; predictive coding): a batch's auxiliaries are set by a chained forward
+  pass, optimised with the weights for ``inner_steps`` steps, then dropped. Memory: B rows only.
 
-With persistent tables the weights can also step once per epoch (``weight_steps="per-epoch"``,
-one step per batch):
-
-* *what it does:* each batch's gradients are scaled by its share B/N of the examples (the losses
-  are means over the batch, so this makes them those of full-batch RAI's mean over N); the
-  batch's rows step at once; the weights' gradient is added to a sum for the epoch
-  (``epoch_grads``), and the weights step at the epoch's last batch, on the sum. λ schedules
-  count epochs.
-* *why that is full-batch RAI's gradient:* a row's gradient depends on its own row and on the
-  weights only, and each row is in one batch per epoch, so every gradient of an epoch is taken
-  at the tables and weights of the epoch's start.
-* *how close to a full-batch run:* bit for bit with one batch of all rows; otherwise a batch's
-  forward pass rounds differently from the full one's. SGD keeps that at rounding level. Rprop
-  steps as far on a gradient of 1e-17 as on one of 1 (and Adam nearly so, for gradients near or
-  above its ε), so where a gradient is exactly 0 in full batch (a hidden loss at forward-pass
-  tables) and 1e-17 here, it takes a step the full-batch run does not: its run departs from the
-  full-batch one from the first epoch on.
-* *what it saves:* a step's forward and backward pass holds B rows' activations instead of N.
-  The tables, their gradients and the optimizer's state still take 3–4 × N × cuts × width
-  numbers, and ``fit``'s records run a forward pass of all N rows. It is what an optimizer that
-  needs full-batch gradients (Rprop) needs on mini-batches; it is not stochastic gradient
-  descent on the weights. Between an epoch's batches the weights are those of its start and
-  some rows have moved: record (``record_every``) and stop (``iters``) at multiples of the
-  batches per epoch. A :class:`~minirai.inspect.GradientRecorder` sees each batch's own
-  gradients (unscaled), and at the epoch's last batch the weights' sum.
-
-Either way the batch's relaxed loss is full-batch RAI's objective on B rows (the losses are
-means over the batch), and the network predicts with the ordinary chained forward pass. The
-optimizer is made on :meth:`MiniBatchRAI.parameters`, as for ``RAI``; the weights take one
-update per step (per epoch with ``weight_steps="per-epoch"``). Its ``update`` rule is applied
-to gathered rows, so it must be elementwise (one entry's update depends on that entry alone),
-as SGD's, Adam's and Rprop's are; the step counts are the optimizer's own (a new optimizer
-starts every row at step 1). ``grad_tables`` rows outside the current batch keep the gradient
-of the last batch they were in.
+Either way the batch's relaxed loss is full-batch RAI's objective on B rows, and the network
+predicts with the ordinary chained forward pass. What each mode computes, costs and saves, and
+how it trains, is in ``docs/concepts/rai.md`` (mini-batches) and ``docs/study.md``.
 """
 from __future__ import annotations
 
@@ -63,8 +24,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import backend
-from .fast import optim as fast_optim
-from .fast.stacking import FastRAI
 from .inspect import GradientRecorder
 from .losses import Loss
 from .network import Sequential
@@ -98,16 +57,22 @@ class MiniBatchRAI(RelaxedFit):
     tables : ``"persistent"`` (one row per example, kept) or ``"per-batch"`` (set by a forward
         pass of each batch, optimised ``inner_steps`` steps, dropped).
     inner_steps : steps on each batch before the next. Default (None): 1 for persistent tables;
-        for per-batch tables the number of blocks, so that the output's error reaches the first block.
+        for per-batch tables the number of blocks, so that the output's error reaches the first
+        block (at a forward pass every hidden loss is 0, and the error moves one block per step).
     shuffle, seed : each epoch visits a fresh permutation of the examples, seeded.
     weight_steps : ``"per-batch"`` (the weights step at every batch) or ``"per-epoch"`` (persistent
-        tables and ``inner_steps=1`` only: the weights' gradient is summed over the epoch's
-        batches and they step once at its end, on full-batch RAI's gradient).
+        tables and ``inner_steps=1`` only): each batch's gradients are scaled by its share B/N, its
+        rows step at once, the weights' gradient is added to ``epoch_grads``, and the weights step at
+        the epoch's last batch on the sum; λ schedules then count epochs. Record and stop at
+        multiples of the batches per epoch.
 
-    ``tables`` / ``grad_tables`` hold the rows the optimizer updates: N rows (persistent) or
-    ``batch_size`` rows (per-batch). ``row_steps`` counts each row's updates. ``objective``
-    is the last batch's :class:`~minirai.rai.RAI`: step into its ``forward``/``backward``
-    to see a batch's gradients.
+    The optimizer is made on :meth:`parameters` and its ``update`` rule is applied to gathered
+    rows, so it must be elementwise (as SGD's, Adam's and Rprop's are). ``tables`` /
+    ``grad_tables`` hold the rows it updates: N rows (persistent) or ``batch_size`` rows
+    (per-batch); rows outside the batch keep the gradient of the last batch they were in.
+    ``row_steps`` counts each row's updates (a new optimizer starts every row at step 1).
+    ``objective`` is the current batch's :class:`~minirai.rai.RAI`: step into its
+    ``forward``/``backward`` to see a batch's gradients.
     """
 
     def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *, batch_size: int,
@@ -151,7 +116,6 @@ class MiniBatchRAI(RelaxedFit):
         self._seen = 0                                    # examples of the batches visited so far
         self._order = batch_rows(n, self.batch_size, shuffle, np.random.default_rng(self.seed))
         self._objectives: dict[int, RAI] = {}             # one RAI per batch size met
-        self._fast: dict[int, FastRAI] = {}
         self.rows: np.ndarray | None = None               # the examples of the current batch
         self.objective: RAI | None = None
 
@@ -160,69 +124,63 @@ class MiniBatchRAI(RelaxedFit):
         """Weights, then the tables (N rows, or ``batch_size`` rows per-batch), with their gradients."""
         return self.model.parameters() + list(zip(self.tables, self.grad_tables))
 
-    def forget_fast_path(self) -> None:
-        self._fast = {}
-
     def batch_objective(self, size: int) -> RAI:
         """The relaxed objective on ``size`` rows: an RAI whose X, y and tables are buffers that
         each step fills with the batch's rows."""
         if size not in self._objectives:
             objective = RAI(self.model, self.X[:size].copy(), self._labels[:size], self.loss, **self._options)
-            objective.y = objective.y.copy()            # its own buffer, never a view of the labels given
+            objective.y = self.loss.prepared(objective.y.copy())   # its own buffer, filled with checked rows
             self._objectives[size] = objective
         return self._objectives[size]
 
     # -- one step --------------------------------------------------------------------------------
     def step(self, optimizer: Optimizer, recorder: GradientRecorder | None = None, *,
              loop: TrainingLoop | None = None) -> float:
-        """One update of the weights and of the batch's table rows; returns the batch's relaxed loss."""
+        """One update of the weights and of the batch's table rows; returns the batch's relaxed loss.
+
+        ``loop`` (from :meth:`fit`) chooses the path and the CPU's arithmetic; without it the step
+        runs the textbook methods in plain IEEE arithmetic."""
+        if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
+            with TrainingLoop(fast=False, flush=False) as loop:
+                return self.step(optimizer, recorder, loop=loop)
+        self.check_optimizer(optimizer)
+        if self.steps % self.inner_steps == 0:
+            self.next_batch(optimizer)
+        stored = self.rows if self.mode == "persistent" else np.arange(len(self.rows))
+        index = backend.array_module(self.X).asarray(stored)
+        self.gather(index)
+        with loop.arithmetic():
+            value = self.forward_backward(loop)
+            self.scatter_gradients(index)
+            step_weights = self.weight_steps == "per-batch" or self.add_to_epoch()
+            if recorder is not None and recorder.wants(self.steps + 1):
+                recorder.capture(self.steps + 1, self.model, self.objective)
+            self.update(optimizer, stored, loop, step_weights)
+        self.steps += 1
+        return value
+
+    def check_optimizer(self, optimizer: Optimizer) -> None:
+        """The optimizer must be one made on :meth:`parameters` (weights, then tables)."""
         check_instance(optimizer, Optimizer, "MiniBatchRAI.step: optimizer", "minirai.Adam(trainer.parameters())")
         pairs = self.parameters()
         if len(optimizer.pairs) != len(pairs) or any(p is not q for (p, _), (q, _) in zip(optimizer.pairs, pairs)):
             raise ValueError("MiniBatchRAI: the optimizer must be made on trainer.parameters() (weights, then "
                              "tables), for example minirai.Adam(trainer.parameters(), lr=1e-3)")
-        if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
-            with TrainingLoop(fast=False, flush=False) as loop:
-                return self.step(optimizer, recorder, loop=loop)
-        xp = backend.array_module(self.X)
-        if self.steps % self.inner_steps == 0:
-            self.rows = next(self._order)
-            self._seen += len(self.rows)
-            self.objective = self.batch_objective(len(self.rows))
-            examples = xp.asarray(self.rows)
-            self.objective.X[...] = self.X[examples]
-            self.objective.y[...] = self.y[examples]
-            if self.mode == "per-batch":                  # fresh auxiliaries and fresh state for them
-                self._start_batch(optimizer, len(self.rows))
-        objective = self.objective
-        stored = self.rows if self.mode == "persistent" else np.arange(len(self.rows))
-        index = xp.asarray(stored)
-        for table, rows in zip(objective.tables, self.tables):
-            table[...] = rows[index]
-        objective.steps = self._schedule_step(self._seen - len(self.rows))   # before this batch
-        if not loop.fast:
-            self._fast = {}
-        elif len(stored) not in self._fast or self._fast[len(stored)].hooked():
-            self._fast[len(stored)] = FastRAI(objective)
-        runner = self._fast.get(len(stored)) or objective
-        with loop.arithmetic():
-            value = backend.to_float(runner.forward())      # the step's one wait for the device
-            if not np.isfinite(value):
-                self.loss.diagnose()
-                raise FloatingPointError(f"{objective.locate_nonfinite()} (on that step's batch)")
-            runner.backward()
-            for grad, batch_grad in zip(self.grad_tables, objective.grad_tables):
-                # per-epoch weight steps: the gradient of the mean over all N rows, as full-batch RAI
-                grad[index] = batch_grad if self.weight_steps == "per-batch" else self._share() * batch_grad
-            step_weights = self.weight_steps == "per-batch" or self._add_to_epoch()
-            if recorder is not None and recorder.wants(self.steps + 1):
-                recorder.capture(self.steps + 1, self.model, objective)
-            self.update(optimizer, stored, loop, step_weights)
-        self.steps += 1
-        return value
 
-    def _start_batch(self, optimizer: Optimizer, size: int) -> None:
-        """Per-batch mode: tables from a chained forward pass of the batch, their state reset."""
+    def next_batch(self, optimizer: Optimizer) -> None:
+        """Draw the next batch's rows and fill its objective's X and y; per-batch: fresh auxiliaries."""
+        xp = backend.array_module(self.X)
+        self.rows = next(self._order)
+        self._seen += len(self.rows)
+        self.objective = self.batch_objective(len(self.rows))
+        examples = xp.asarray(self.rows)
+        self.objective.X[...] = self.X[examples]
+        self.objective.y[...] = self.y[examples]
+        if self.mode == "per-batch":
+            self.reset_auxiliaries(optimizer, len(self.rows))
+
+    def reset_auxiliaries(self, optimizer: Optimizer, size: int) -> None:
+        """Per-batch mode: tables from a chained forward pass of the batch, their optimizer state reset."""
         objective = self.objective
         objective.reinitialize_tables()
         n_weights = len(self.model.parameters())
@@ -233,6 +191,28 @@ class MiniBatchRAI(RelaxedFit):
                 state[key][:size] = initial
         self.row_steps[:size] = 0
 
+    def gather(self, index: Array) -> None:
+        """The batch's table rows into its objective's tables; λ's step for its schedule."""
+        for table, rows in zip(self.objective.tables, self.tables):
+            table[...] = rows[index]
+        self.objective.steps = self._schedule_step(self._seen - len(self.rows))   # before this batch
+
+    def forward_backward(self, loop: TrainingLoop) -> float:
+        """The batch objective's forward and backward (on the path ``loop`` chooses); its relaxed loss."""
+        runner = loop.relaxed(self.objective)
+        value = backend.to_float(runner.forward())      # the step's one wait for the device
+        if not np.isfinite(value):
+            self.loss.diagnose()
+            raise FloatingPointError(f"{self.objective.locate_nonfinite()} (on that step's batch)")
+        runner.backward()
+        return value
+
+    def scatter_gradients(self, index: Array) -> None:
+        """The batch's table gradients into the rows ``index`` of ``grad_tables`` (times B/N per epoch)."""
+        for grad, batch_grad in zip(self.grad_tables, self.objective.grad_tables):
+            # per-epoch weight steps: the gradient of the mean over all N rows, as full-batch RAI
+            grad[index] = batch_grad if self.weight_steps == "per-batch" else self._share() * batch_grad
+
     def _schedule_step(self, seen: int) -> int:
         """The step a λ schedule reads: the batch steps, or with per-epoch weight steps the epochs
         finished when ``seen`` examples have been visited (the weights' steps)."""
@@ -242,7 +222,7 @@ class MiniBatchRAI(RelaxedFit):
         """The batch's share B/N of the examples."""
         return len(self.rows) / int(self.X.shape[0])
 
-    def _add_to_epoch(self) -> bool:
+    def add_to_epoch(self) -> bool:
         """Per-epoch weight steps: add the batch's weight gradient, times its share B/N, to the
         epoch's sum. At the epoch's last batch the weights' gradient becomes the sum (which is
         then reset) and this returns True: the weights step."""
@@ -260,26 +240,23 @@ class MiniBatchRAI(RelaxedFit):
         """The optimizer's rule on the weights (their next step; skipped if not ``step_weights``)
         and on the table ``rows``, each row at its own step count; no other row, and no other
         row's state, is touched."""
-        pairs = optimizer.pairs
-        n_weights = len(self.model.parameters())
         if self._counting is not optimizer:           # a new optimizer counts every row's steps from 0
             self.row_steps[:] = 0
             self._counting = optimizer
-        weight_step = optimizer.steps + int(step_weights)
-        optimizer.steps = weight_step
-        weight_runs = [run for run in optimizer.runs if max(run[0]) < n_weights] if step_weights else []
-        covered = {i for run in weight_runs for i in run[0]}
-        if loop.fast and weight_runs:
-            fast_optim.update_runs(optimizer, weight_runs)
-        for i in range(n_weights if step_weights else 0):
-            if not (loop.fast and i in covered):
-                optimizer.update(*optimizer.pairs[i], optimizer.state[i])
+        if step_weights:
+            optimizer.steps += 1
+            loop.update(optimizer, range(len(self.model.parameters())))
+        self.update_table_rows(optimizer, rows)
+
+    def update_table_rows(self, optimizer: Optimizer, rows: np.ndarray) -> None:
+        """Each table's ``rows`` stepped at their own step counts (rows at the same count together)."""
+        weight_step = optimizer.steps
         counts = self.row_steps[rows]
-        for count in np.unique(counts):                  # rows at the same step count update together
+        for count in np.unique(counts):
             chosen = rows[counts == count]
             optimizer.steps = int(count) + 1
             index = backend.array_module(self.X).asarray(chosen)
-            for i in range(n_weights, len(pairs)):
+            for i in range(len(self.model.parameters()), len(optimizer.pairs)):
                 self.update_rows(optimizer, i, index)
         self.row_steps[rows] += 1
         optimizer.steps = weight_step

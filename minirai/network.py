@@ -11,13 +11,14 @@ RAI trainer cuts one chain into several Sequentials that share its layers.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from . import backend
 from .packing import Packed, Slot, pack
-from .layers import ACTIVATIONS, Layer, Linear
+from .layers import Activation, Layer, Linear
+from .protocol import by_name
 from .validate import check_number, check_seed
 
 Array = Any
@@ -32,6 +33,7 @@ class Sequential:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} must be a minirai Layer, got {type(layer).__name__}")
+        check_distinct(layers)
         self.layers: list[Layer] = list(layers)
         self.training = True
         self.packed: Packed | None = None   # set by pack(): the flat arrays behind the parameters
@@ -162,6 +164,21 @@ def drop_cache(layers: Sequence[Layer], i: int) -> None:
         layers[i - 1].y = None
 
 
+def check_distinct(layers: Sequence[Layer]) -> None:
+    """Each layer object may appear once: a layer keeps the ``x`` and ``y`` of its last forward for its
+    backward, so a second use would overwrite what the first one's backward needs (PyTorch's autograd
+    keeps each call's inputs itself, which is why it can reuse a module; minirai's layers keep theirs
+    as plain attributes, for a learner to read)."""
+    first_seen: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if id(layer) in first_seen:
+            j = first_seen[id(layer)]
+            raise ValueError(f"layer {i} is the same object as layer {j} ({layer!r}); each layer keeps the input of "
+                             f"its last forward for its backward, so it can appear only once: make a second "
+                             f"instance, for example {type(layer).__name__}(...) again")
+        first_seen[id(layer)] = i
+
+
 def check_widths(layers: Sequence[Layer]) -> None:
     """Each layer with a fixed input width must receive the width of the previous one."""
     width, source = None, None
@@ -173,35 +190,46 @@ def check_widths(layers: Sequence[Layer]) -> None:
             width, source = layer.out_features, i
 
 
-#: per activation: the gain of an orthogonal Linear reading it (1 / its slope at 0 for sigmoid and
-#: tanh, He's √2 for the ReLUs), and its value at 0 (the mean input that the bias cancels); see
-#: ``mlp(init="orthogonal")``
-CRITICAL: dict[str, tuple[float, float]] = {
-    "sigmoid": (4.0, 0.5), "tanh": (1.0, 0.0), "relu": (float(np.sqrt(2.0)), 0.0),
-    "leaky_relu": (float(np.sqrt(2.0)), 0.0), "identity": (1.0, 0.0),
-}
+ActivationSpec = str | type[Layer] | Callable[[], Layer] | None
 
 
-def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str | None = "sigmoid", *,
-        init: str = "uniform", seed: int | None = 0, dtype: Any = None, packed: bool = True) -> Sequential:
+def make_activation(spec: ActivationSpec, what: str) -> Callable[[], Layer] | None:
+    """What builds one activation layer: a name (``"relu"``, see :func:`minirai.layers.activations`), a
+    Layer class (called with no arguments) or a function that returns a new layer; None for none."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return by_name(Activation, spec, f"mlp: {what}")
+    if isinstance(spec, type) and issubclass(spec, Layer):
+        return spec
+    if callable(spec) and not isinstance(spec, Layer):
+        return spec
+    raise TypeError(f"mlp: {what} must be a name such as 'relu', a Layer class, or a function that returns a new "
+                    f"layer (one instance per position), got {spec!r}")
+
+
+def mlp(sizes: Sequence[int], activation: ActivationSpec = "relu", output_activation: ActivationSpec = "sigmoid",
+        *, init: str = "uniform", seed: int | None = 0, dtype: Any = None, packed: bool = True) -> Sequential:
     """A multilayer perceptron: Linear layers of ``sizes``, ``activation`` between them.
 
     ``mlp([2, 42, 100, 100, 42, 1], "relu", "sigmoid")`` is the proposal's shallow net;
-    ``mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid")`` its deep one. All layers draw
-    their weights from one generator seeded with ``seed``. With ``packed`` (the default)
-    the parameters are views of one flat array from the start (see :meth:`Sequential.pack`),
+    ``mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid")`` its deep one. An activation is a name
+    (:func:`minirai.layers.activations` lists them, a learner's own Activation subclasses included),
+    a Layer class, or a function that makes one (``lambda: LeakyReLU(0.2)``); None leaves it out.
+    All layers draw their weights from one generator seeded with ``seed``. With ``packed`` (the
+    default) the parameters are views of one flat array from the start (see :meth:`Sequential.pack`),
     which the fast path updates in one sweep; the numbers are the same either way.
 
     ``init="orthogonal"`` is a critical orthogonal initialisation (Saxe et al., 2014; Pennington,
     Schoenholz & Ganguli, 2017): every Linear after the first gets orthogonal weights times the
-    gain of the activation it reads (:data:`CRITICAL`: 4 = 1/σ'(0) after a sigmoid, 1 = 1/tanh'(0)
-    after tanh, He's √2 after ReLU) and, after a sigmoid, the bias -½ Σ_rows W that cancels the
-    sigmoid's mean ½. For sigmoid and tanh this makes each layer's Jacobian start orthogonal, so
-    gradients neither vanish nor explode with depth; since σ(x) = ½ + ½ tanh(x/2), every sigmoid
-    layer after the first then acts, on halved pre-activations, as a tanh layer with orthogonal
-    weights of gain 1 and no bias, the critical point for tanh. (ReLU nets get He's variance
-    gain; they cannot be made isometric this way.) The first Linear reads the raw inputs: gain 1,
-    bias 0.
+    gain of the activation it reads and the bias that cancels that activation's value at 0, both
+    from :meth:`~minirai.layers.Activation.critical` (4 = 1/σ'(0) and ½ after a sigmoid, 1 and 0
+    after tanh, He's √2 after ReLU). For sigmoid and tanh this makes each layer's Jacobian start
+    orthogonal, so gradients neither vanish nor explode with depth; since σ(x) = ½ + ½ tanh(x/2),
+    every sigmoid layer after the first then acts, on halved pre-activations, as a tanh layer with
+    orthogonal weights of gain 1 and no bias, the critical point for tanh. (ReLU nets get He's
+    variance gain; they cannot be made isometric this way.) The first Linear reads the raw inputs:
+    gain 1, bias 0.
     """
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
         raise TypeError(f"mlp: sizes must be a list of layer widths such as [2, 16, 1], got {sizes!r}")
@@ -210,19 +238,33 @@ def mlp(sizes: Sequence[int], activation: str = "relu", output_activation: str |
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got {list(sizes)}")
     check_seed(seed, "mlp: seed")
-    for name in (activation, output_activation):
-        if name is not None and name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+    if init not in Linear.INITS:
+        raise ValueError(f"mlp: init must be one of {Linear.INITS}, got {init!r}")
+    hidden = make_activation(activation, "activation")
+    output = make_activation(output_activation, "output_activation")
     rng = np.random.default_rng(seed)
     layers: list[Layer] = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        gain, input_mean = CRITICAL[activation] if init == "orthogonal" and i > 0 and activation else (1.0, 0.0)
+        gain, input_mean = (1.0, 0.0)
+        if init == "orthogonal" and i > 0 and hidden is not None:
+            gain, input_mean = critical_of(layers[-1])
         layers.append(Linear(fan_in, fan_out, init=init, rng=rng, dtype=dtype, gain=gain, input_mean=input_mean))
-        last = i == len(sizes) - 2
-        name = output_activation if last else activation
-        if name is not None:
-            layers.append(ACTIVATIONS[name]())
+        make = output if i == len(sizes) - 2 else hidden
+        if make is not None:
+            layer = make()
+            if not isinstance(layer, Layer):
+                raise TypeError(f"mlp: the activation function returned {type(layer).__name__}, not a minirai Layer")
+            layers.append(layer)
     model = Sequential(layers)
     if packed:
         model.pack()
     return model
+
+
+def critical_of(layer: Layer) -> tuple[float, float]:
+    """The critical ``(gain, mean)`` of the activation a Linear reads, or a clear error (``mlp``'s orthogonal init)."""
+    if not isinstance(layer, Activation):
+        raise TypeError(f"mlp(init='orthogonal') needs an Activation before each Linear, got {type(layer).__name__}; "
+                        "subclass minirai.layers.Activation (it gives critical()) or use another init")
+    gain, mean = layer.critical()
+    return float(gain), float(mean)

@@ -7,10 +7,10 @@ learner can look at every number it keeps.
 
 Each rule is written once, as ``update(param, grad, state)`` for one array, in the
 notation of its paper: that is what a learner reads, and what :meth:`Optimizer.step`
-runs for every pair. The training loops run a faster twin of ``step``
-(:mod:`minirai.fast.optim`: all arrays of a packed model in one sweep, one compiled loop
-per rule on the CPU) that gives the same numbers bit for bit; ``with minirai.reference():``
-makes them call ``step`` instead.
+runs for every pair. The training loops run a faster twin of ``step`` for the three rules
+here (all arrays of a packed model in one sweep, one compiled loop per rule on the CPU) that
+gives the same numbers bit for bit; ``with minirai.reference():`` makes them call ``step``
+instead. A learner's own optimizer class always runs its own ``step``.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import math
 from typing import Any, Iterable
 
 from . import backend
+from .protocol import by_name, named, settings_of
 from .validate import check_number, check_pair_of_numbers, check_pairs
 
 Array = Any
@@ -31,10 +32,12 @@ class Optimizer:
         self.lr = check_number(lr, f"{type(self).__name__}: lr", low=0, low_open=True)
         self.steps = 0
         self.state: list[dict[str, Array]] = [self.init_state(p) for p, _ in self.pairs]
-        # For the fast path: where pairs lie side by side in one flat array (a packed model),
-        # their states are moved into one flat array too, and each state[i] entry becomes a view.
-        from .fast.optim import lay_out_state   # noqa: PLC0415 - fast imports this module
-        self.runs = lay_out_state(self)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The settings this optimizer was made with (``lr``, ``betas``, ...): ``type(self)(pairs, **them)``
+        makes one like it. By default every argument of ``__init__`` but ``pairs``, kept as an attribute
+        of the same name (see :mod:`minirai.protocol`); checkpoints save them."""
+        return settings_of(self, type(self).__init__, skip=("pairs",))
 
     def init_state(self, param: Array) -> dict[str, Array]:
         """The per-array state, before the first step."""
@@ -178,4 +181,12 @@ class Rprop(Optimizer):
         state["prev_sign"][...] = sign
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "rprop": Rprop}
+def optimizers() -> dict[str, type[Optimizer]]:
+    """Every optimizer class defined so far, by name: ``"sgd"``, ``"adam"``, ``"rprop"``, and a learner's
+    own (``RMSprop`` is ``"rmsprop"``); see :mod:`minirai.protocol`."""
+    return named(Optimizer)
+
+
+def optimizer(name: str) -> type[Optimizer]:
+    """The optimizer class called ``name`` (case and underscores do not matter), or a ValueError listing them."""
+    return by_name(Optimizer, name, "optimizer")

@@ -11,13 +11,19 @@ existing Axes instead and return that Axes' figure.
 Arrays from the engine may live on a GPU; they reach matplotlib only through
 :func:`minirai.backend.to_numpy`. The backend is never forced here: set ``MPLBACKEND=Agg``
 (or call ``matplotlib.use("Agg")``) for headless runs.
+
+Every public function checks its arguments before drawing: a wrong type is a TypeError, a
+wrong value (an unknown ``quantity``, a backprop History where an RAI one is needed, an empty
+recorder) a ValueError; each names the function, the argument, what was expected and what
+was given.
 """
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -25,11 +31,9 @@ from matplotlib.ticker import MaxNLocator
 
 from . import backend
 from .network import Sequential
-from .inspect import GradientRecorder
+from .inspect import QUANTITIES, GradientRecorder
 from .train import History
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+from .validate import check_instance, check_number, check_pair_of_numbers
 
 Array = Any
 
@@ -49,10 +53,11 @@ def decision_grid(model: Sequential, bounds: tuple[float, float] = (-3, 3),
         ``np.meshgrid`` (``xx[i, j]`` is the j-th x, ``yy[i, j]`` the i-th y). ``values`` is
         output column 0 for a one-output model, else the predicted class (argmax).
     """
-    low, high = (float(b) for b in bounds)
+    _check_model(model, "decision_grid")
+    low, high = check_pair_of_numbers(bounds, "plot.decision_grid: bounds")
     if not low < high:
         raise ValueError(f"bounds must be (low, high) with low < high, got {bounds!r}")
-    if not isinstance(resolution, (int, np.integer)) or resolution < 2:
+    if isinstance(resolution, (bool, np.bool_)) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
         raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
     if model.in_features not in (None, 2):
         raise ValueError(f"decision_grid needs a model with 2 inputs, this one takes {model.in_features}")
@@ -90,12 +95,9 @@ def landscape(model: Sequential, X: Array, y: Array, title: str = "Classifier La
     Returns:
         The figure drawn into (the caller saves or closes it).
     """
-    X_np = backend.to_numpy(X)
-    labels = backend.to_numpy(y).reshape(-1)
-    if X_np.ndim != 2 or X_np.shape[1] != 2:
-        raise ValueError(f"landscape: X must have shape (N, 2), got {X_np.shape}")
-    if labels.shape[0] != X_np.shape[0]:
-        raise ValueError(f"landscape: y must have one label per row of X ({X_np.shape[0]}), got {labels.shape[0]}")
+    _check_model(model, "landscape")
+    _check_ax(ax, "landscape")
+    X_np, labels = _points(X, y, "landscape")
     xx, yy, values = decision_grid(model, bounds, resolution)
     fig, ax = _figure_and_axes(ax, figsize=(10, 8))
     classes = np.issubdtype(values.dtype, np.integer)   # argmax of several outputs
@@ -134,8 +136,17 @@ def side_by_side(panels: Sequence[tuple[Sequential, str]], X: Array, y: Array, s
     Returns:
         A new figure (the caller saves or closes it).
     """
+    if isinstance(panels, (str, bytes)) or not isinstance(panels, Sequence):
+        raise TypeError(f"plot.side_by_side: panels must be a list of (model, title) pairs, "
+                        f"got {type(panels).__name__}")
     if not panels:
         raise ValueError("side_by_side needs at least one (model, title) pair")
+    for i, panel in enumerate(panels):
+        if not (isinstance(panel, (tuple, list)) and len(panel) == 2):
+            raise TypeError(f"plot.side_by_side: panels[{i}] must be a (model, title) pair, "
+                            f"got {type(panel).__name__}")
+        _check_model(panel[0], "side_by_side", f"panels[{i}][0]")
+    _points(X, y, "side_by_side")
     fig = Figure(figsize=(9 * len(panels), 7.5), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (model, title) in zip(axes, panels):
@@ -171,13 +182,25 @@ def loss_curves(histories: Mapping[str, History] | History, ax: Axes | Sequence[
     """
     if isinstance(histories, History):
         histories = {"run": histories}
+    if not isinstance(histories, Mapping):
+        raise TypeError(f"plot.loss_curves: histories must be a History or a dict {{run name: History}}, "
+                        f"got {type(histories).__name__}")
     if not histories:
         raise ValueError("loss_curves needs at least one history")
+    for name, history in histories.items():
+        _check_history(history, "loss_curves", f"histories[{name!r}]")
+        if "chained_loss" not in history and "train_loss" not in history:
+            raise ValueError(f"plot.loss_curves needs histories with 'train_loss' (from fit) or 'chained_loss' "
+                             f"(from RAI.fit); histories[{name!r}] has {_columns(history)}")
+    if not (ax is None or isinstance(ax, Axes) or (isinstance(ax, (tuple, list, np.ndarray)) and len(ax) == 2
+                                                   and all(isinstance(a, Axes) for a in ax))):
+        raise TypeError(f"plot.loss_curves: ax must be None, a matplotlib Axes or a pair of Axes, "
+                        f"got {type(ax).__name__}")
     if ax is None:
         fig = Figure(figsize=(14, 5.5), layout="constrained")
         loss_ax, acc_ax = fig.subplots(1, 2)
         fig.suptitle(title)
-    elif hasattr(ax, "plot"):      # one Axes: the losses only
+    elif isinstance(ax, Axes):     # one Axes: the losses only
         loss_ax, acc_ax, fig = ax, None, ax.figure
     else:                          # a pair of Axes
         loss_ax, acc_ax = ax
@@ -217,6 +240,11 @@ def identity_gap_curves(history: History, ax: Axes | None = None,
     Returns:
         The figure drawn into (the caller saves or closes it).
     """
+    _check_history(history, "identity_gap_curves")
+    if "identity_gap" not in history.keys():     # keys(), not `in`: RAIHistory keeps per-cut columns apart
+        raise ValueError(f"plot.identity_gap_curves needs an RAI history (from RAI.fit) with 'identity_gap'; "
+                         f"this {type(history).__name__} has {_columns(history)}")
+    _check_ax(ax, "identity_gap_curves")
     gaps = np.asarray(history["identity_gap"], dtype=np.float64)
     steps = history["step"]
     if gaps.ndim != 2 or gaps.shape[1] == 0:
@@ -252,8 +280,7 @@ def gradient_heatmap(recorders: Mapping[str, GradientRecorder], quantity: str = 
     """
     from matplotlib.colors import LogNorm
 
-    if not recorders:
-        raise ValueError("gradient_heatmap needs at least one recorder")
+    _check_recorders(recorders, quantity, "gradient_heatmap")
     grids = {name: rec[quantity] for name, rec in recorders.items()}
     positive = np.concatenate([g[g > 0] for g in grids.values() if g.size] or [np.ones(1)])
     # the scale reaches the smallest positive norm, however tiny: only exact zeros are grey
@@ -281,6 +308,13 @@ def gradient_profile(recorders: Mapping[str, GradientRecorder], quantity: str = 
 
     Exact zeros cannot be drawn on a log axis; they are marked by crosses on the bottom edge.
     """
+    _check_recorders(recorders, quantity, "gradient_profile")
+    record = check_number(record, "plot.gradient_profile: record", integer=True)
+    for name, rec in recorders.items():
+        if not -len(rec) <= record < len(rec):
+            raise ValueError(f"plot.gradient_profile: record {record} is out of range: recorders[{name!r}] holds "
+                             f"{len(rec)} records")
+    _check_ax(ax, "gradient_profile")
     fig, ax = _figure_and_axes(ax, figsize=(10, 5))
     colours = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
     for colour, (name, rec) in zip(colours, recorders.items()):
@@ -312,6 +346,13 @@ def save(fig: Figure, path: str | os.PathLike) -> Figure:
     """
     import matplotlib.pyplot as plt
 
+    if not isinstance(fig, Figure):
+        hint = "; for an Axes pass ax.figure" if isinstance(fig, Axes) else ""
+        raise TypeError(f"plot.save: fig must be a matplotlib Figure (as the plot functions return), "
+                        f"got {type(fig).__name__}{hint}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"plot.save: path must be a str or os.PathLike (e.g. 'runs/loss.png'), "
+                        f"got {type(path).__name__}")
     parent = os.path.dirname(os.fspath(path))
     if parent:
         os.makedirs(parent, exist_ok=True)
@@ -321,6 +362,57 @@ def save(fig: Figure, path: str | os.PathLike) -> Figure:
 
 
 # -- helpers -------------------------------------------------------------------------------------
+def _check_model(model: Any, where: str, name: str = "model") -> None:
+    check_instance(model, Sequential, f"plot.{where}: {name}", "for example minirai.mlp([2, 8, 1])")
+
+
+def _check_ax(ax: Any, where: str) -> None:
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"plot.{where}: ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+
+
+def _check_history(history: Any, where: str, name: str = "history") -> None:
+    if not isinstance(history, History):
+        raise TypeError(f"plot.{where}: {name} must be a minirai History (from fit or RAI.fit), "
+                        f"got {type(history).__name__}")
+
+
+def _columns(history: History) -> str:
+    return ", ".join(history.keys())
+
+
+def _check_recorders(recorders: Any, quantity: Any, where: str) -> None:
+    """A non-empty ``{name: GradientRecorder}`` with records, and a quantity that one of them has."""
+    if not isinstance(recorders, Mapping):
+        raise TypeError(f"plot.{where}: recorders must be a dict {{run name: GradientRecorder}}, "
+                        f"got {type(recorders).__name__}")
+    if not recorders:
+        raise ValueError(f"{where} needs at least one recorder")
+    if not isinstance(quantity, str) or quantity not in QUANTITIES:
+        raise ValueError(f"plot.{where}: quantity must be one of {', '.join(map(repr, QUANTITIES))}; "
+                         f"got {quantity!r}")
+    for name, rec in recorders.items():
+        check_instance(rec, GradientRecorder, f"plot.{where}: recorders[{name!r}]",
+                       "pass a GradientRecorder to fit or RAI.fit as recorder=...")
+        if not len(rec):
+            raise ValueError(f"plot.{where}: recorders[{name!r}] has no records yet: pass it to fit or RAI.fit "
+                             "(recorder=...)")
+    if all(rec[quantity].shape[1] == 0 for rec in recorders.values()):
+        raise ValueError(f"plot.{where}: quantity {quantity!r} needs a recorder of an RAI run with cuts "
+                         f"(RAI.fit); none of {', '.join(map(repr, recorders))} recorded any")
+
+
+def _points(X: Array, y: Array, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training points on the host: X (N, 2) and one label per row."""
+    X_np = backend.to_numpy(X)
+    labels = backend.to_numpy(y).reshape(-1)
+    if X_np.ndim != 2 or X_np.shape[1] != 2:
+        raise ValueError(f"{where}: X must have shape (N, 2), got {X_np.shape}")
+    if labels.shape[0] != X_np.shape[0]:
+        raise ValueError(f"{where}: y must have one label per row of X ({X_np.shape[0]}), got {labels.shape[0]}")
+    return X_np, labels
+
+
 def _figure_and_axes(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is not None:
         return ax.figure, ax
@@ -361,7 +453,21 @@ def _finish(ax: Axes, empty: str = "nothing recorded") -> None:
 
 def study_accuracy(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """A study's held-out accuracy (mean ± std over seeds): one panel per dataset, one group of bars
-    per depth, one bar per method (rows as :func:`minirai.report.summarise` makes them)."""
+    per depth, one bar per method (rows as :func:`minirai.research.report.summarise` makes them); a
+    setting without a held-out accuracy (``test_acc`` None) has no bar."""
+    if isinstance(rows, (str, bytes, Mapping)) or not isinstance(rows, Sequence):
+        raise TypeError(f"plot.study_accuracy: rows must be a list of summary rows "
+                        f"(minirai.research.report.summarise), got {type(rows).__name__}")
+    if not rows:
+        raise ValueError("plot.study_accuracy needs at least one row")
+    needed = ("dataset", "depth", "method", "test_acc")
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise TypeError(f"plot.study_accuracy: rows[{i}] must be a dict, got {type(row).__name__}")
+        missing = [key for key in needed if key not in row]
+        if missing:
+            raise ValueError(f"plot.study_accuracy needs rows with {', '.join(needed)}; rows[{i}] lacks "
+                             f"{', '.join(missing)} (it has {', '.join(map(str, row))})")
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     groups = max(len({r["depth"] for r in rows if r["dataset"] == d}) for d in datasets)
@@ -371,7 +477,8 @@ def study_accuracy(rows: Sequence[Mapping[str, Any]]) -> Figure:
     for ax, dataset in zip(axes, datasets):
         depths = sorted({r["depth"] for r in rows if r["dataset"] == dataset})
         for k, method in enumerate(methods):
-            found = {r["depth"]: r["test_acc"] for r in rows if r["dataset"] == dataset and r["method"] == method}
+            found = {r["depth"]: r["test_acc"] for r in rows
+                     if r["dataset"] == dataset and r["method"] == method and r["test_acc"] is not None}
             xs = [i + (k - (len(methods) - 1) / 2) * width for i, d in enumerate(depths) if d in found]
             means = [found[d][0] for d in depths if d in found]
             stds = [found[d][1] for d in depths if d in found]
@@ -394,9 +501,23 @@ def study_boundaries(maps: Mapping[str, np.ndarray], points: np.ndarray, X: Arra
     ``maps[method]`` is (seeds, n²) predicted classes on ``points`` (n², 2), an n x n grid as
     :func:`minirai.study.grid_points` makes it.
     """
-    n = int(round(np.sqrt(len(points))))
+    if not isinstance(maps, Mapping):
+        raise TypeError(f"plot.study_boundaries: maps must be a dict {{method: predictions}}, "
+                        f"got {type(maps).__name__}")
+    if not maps:
+        raise ValueError("plot.study_boundaries needs at least one method in maps")
+    points = np.asarray(points)
+    n = int(round(np.sqrt(len(points)))) if points.ndim == 2 else 0
+    if points.ndim != 2 or points.shape[1] != 2 or n * n != len(points) or n < 2:
+        raise ValueError(f"plot.study_boundaries: points must be an n x n grid of shape (n², 2) as "
+                         f"minirai.research.study.grid_points makes it, got shape {points.shape}")
+    for method, predictions in maps.items():
+        shape = np.shape(predictions)
+        if len(shape) != 2 or shape[1] != len(points):
+            raise ValueError(f"plot.study_boundaries: maps[{method!r}] must have shape (seeds, {len(points)}), "
+                             f"one row of predicted classes on points per seed; got {shape}")
+    X_np, labels = _points(X, y, "study_boundaries")
     xx, yy = points[:, 0].reshape(n, n), points[:, 1].reshape(n, n)
-    X_np, labels = backend.to_numpy(X), backend.to_numpy(y).reshape(-1)
     fig = Figure(figsize=(3.6 * len(maps) + 1, 3.4), layout="constrained")
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     mesh = None

@@ -24,6 +24,7 @@ network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -37,8 +38,8 @@ from .layers import Activation, Linear
 from .losses import MSE, Loss
 from .network import Sequential
 from .optim import Optimizer
-from .fast.stacking import FastRAI, StackedGroup
-from .train import History, TrainingDiverged, TrainingLoop, _progress, evaluate, keeping, prepare_data
+from .train import (History, TrainingDiverged, TrainingLoop, _progress, check_finite, check_finite_weights,
+                    evaluate, keeping, prepare_data)
 from .validate import check_instance, check_number
 
 Array = Any
@@ -99,31 +100,50 @@ class Constant:
 
 @dataclass(frozen=True)
 class Geometric:
-    """λ(step) = start · factor^(step // every), capped at ``maximum`` (see :func:`geometric`)."""
+    """λ(step) = start · factor^(step // every), capped at ``maximum`` (see :func:`geometric`).
+
+    Its settings are checked when it is made. It never overflows: where factor^k would pass
+    ``maximum`` by far (compared in logs) it is ``maximum``, at any step; without a maximum, a λ
+    that would overflow a float is a ValueError that says so."""
     start: float
     factor: float
     every: int = 1
     maximum: float | None = None
 
+    def __post_init__(self) -> None:
+        check_number(self.start, "geometric: start", low=0, low_open=True)
+        check_number(self.factor, "geometric: factor", low=0, low_open=True)
+        check_number(self.every, "geometric: every", low=1, integer=True)
+        if self.maximum is not None:
+            check_number(self.maximum, "geometric: maximum", low=self.start)
+
     def __call__(self, step: int) -> float:
-        value = self.start * self.factor ** (step // self.every)
+        k = step // self.every
+        if self.maximum is not None and k * math.log(self.factor) > math.log(self.maximum / self.start) + 1:
+            return self.maximum                      # far past the cap: no need to compute factor^k
+        try:
+            value = self.start * self.factor ** k
+        except OverflowError:
+            raise ValueError(f"the λ schedule {self} overflows a float at step {step}; give it a maximum") from None
         return min(value, self.maximum) if self.maximum is not None else value
 
 
 def constant(value: float) -> Schedule:
     """λ(step) = value."""
-    return Constant(float(value))
+    return Constant(check_number(value, "constant: value", low=0))
 
 
 def geometric(start: float, factor: float, every: int = 1, maximum: float | None = None) -> Schedule:
-    """λ(step) = start · factor^(step // every), capped at ``maximum``.
+    """λ(step) = start · factor^(step // every), capped at ``maximum`` (>= start, if given).
 
     A growing penalty drives the identity gap towards zero, as the method of auxiliary
-    coordinates (Carreira-Perpiñán & Wang, 2014) does with its μ.
+    coordinates (Carreira-Perpiñán & Wang, 2014) does with its μ. Bad settings (start <= 0,
+    factor <= 0, every < 1, maximum < start, NaN) are a ValueError or TypeError naming the argument.
     """
-    if start <= 0 or factor <= 0 or every < 1:
-        raise ValueError("geometric schedule needs start > 0, factor > 0 and every >= 1")
-    return Geometric(float(start), float(factor), int(every), None if maximum is None else float(maximum))
+    return Geometric(check_number(start, "geometric: start", low=0, low_open=True),
+                     check_number(factor, "geometric: factor", low=0, low_open=True),
+                     check_number(every, "geometric: every", low=1, integer=True),
+                     check_number(maximum, "geometric: maximum", none=True))
 
 
 def as_schedule(lam: float | Schedule) -> Schedule:
@@ -146,8 +166,8 @@ def as_schedule(lam: float | Schedule) -> Schedule:
 # -- the trainer -------------------------------------------------------------------------------
 class RelaxedFit:
     """The training loop of the relaxed objective, shared by :class:`RAI` and
-    :class:`~minirai.minibatch.MiniBatchRAI`: both provide ``step``, ``metrics``,
-    ``forget_fast_path``, ``steps``, ``cuts``, ``model`` and ``loss``."""
+    :class:`~minirai.minibatch.MiniBatchRAI`: both provide ``step``, ``metrics``, ``steps``,
+    ``cuts``, ``model`` and ``loss``."""
 
     def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
             record_every: int = 100, progress: bool | dict[str, Any] = True,
@@ -174,16 +194,21 @@ class RelaxedFit:
         def record() -> None:
             values = self.metrics(X_val, y_val)
             history.record_rai(self.steps, values)
+            # the relaxed loss can stay finite while the network as it predicts is not
+            check_finite(values["chained_loss"], "the chained training loss", self.steps, history, recorded=True)
+            check_finite(values.get("val_loss"), "the held-out loss", self.steps, history, recorded=True)
             if bar is not None:
                 bar.set_postfix(relaxed=f"{values['relaxed_loss']:.3g}", chained=f"{values['chained_loss']:.3g}",
                                 acc=f"{values['chained_acc']:.3f}" if values["chained_acc"] is not None else "-",
                                 refresh=False)
 
-        self.forget_fast_path()      # built afresh at the first step: the blocks or hidden losses may have changed
-        with TrainingLoop() as loop, keeping(history):
-            self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
-        if bar is not None:
-            bar.close()
+        try:
+            with TrainingLoop() as loop, keeping(history):
+                self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
+                check_finite_weights(self.model, self.steps, history)
+        finally:
+            if bar is not None:
+                bar.close()
         return history
 
     def _fit_loop(self, optimizer: Optimizer, iters: int, record_every: int, record: Callable[[], None],
@@ -194,8 +219,6 @@ class RelaxedFit:
             try:
                 self.step(optimizer, recorder, loop=loop)
             except FloatingPointError as error:
-                if bar is not None:
-                    bar.close()
                 raise TrainingDiverged(f"RAI training diverged at step {self.steps + 1}: {error}; the history "
                                        f"up to step {self.steps} is kept in the exception", history) from None
             if callback is not None:
@@ -276,16 +299,8 @@ class RAI(RelaxedFit):
         # tables and their gradients as views of one flat array each (see minirai.packing)
         self.packed_tables = pack([Slot(self.tables, self.grad_tables, k) for k in range(len(self.tables))]) \
             if self.tables else None
-        self._fast: FastRAI | None = None        # the fast path's state, made by the first fast step
-
-    def forget_fast_path(self) -> None:
-        """Drop the fast path's state; the next fast step builds it from the blocks as they are."""
-        self._fast = None
-
-    @property
-    def stacks(self) -> list[StackedGroup]:
-        """The stacked groups of blocks the fast path runs (empty before it ran, and on the textbook path)."""
-        return self._fast.groups if self._fast is not None else []
+        for hidden, table in zip(self.hidden_losses, self.tables):
+            hidden.prepared(table)      # a table is this trainer's own target: a NaN in it shows in the loss
 
     # -- tables ----------------------------------------------------------------------------------
     def chained_activations(self, X: Array) -> list[Array]:
@@ -377,18 +392,14 @@ class RAI(RelaxedFit):
         """One forward, backward and update of weights and tables; returns the relaxed loss.
 
         ``loop`` (from :meth:`fit`) chooses the path and the CPU's arithmetic; without it the step
-        runs the textbook methods in plain IEEE arithmetic.
+        runs these methods (the textbook path) in plain IEEE arithmetic.
         """
-        if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
-            self.reinitialize_tables()
         if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
             with TrainingLoop(fast=False, flush=False) as loop:
                 return self.step(optimizer, recorder, loop=loop)
-        if not loop.fast:
-            self._fast = None
-        elif self._fast is None or self._fast.hooked():
-            self._fast = FastRAI(self)
-        objective = self._fast or self          # what runs forward and backward: the fast twin, or these methods
+        if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
+            self.reinitialize_tables()
+        objective = loop.relaxed(self)          # what runs forward and backward: these methods, or their fast twin
         with loop.arithmetic():
             value = backend.to_float(objective.forward())   # the step's one wait for the device
             if not np.isfinite(value):

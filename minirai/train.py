@@ -25,6 +25,7 @@ import numpy as np
 from . import backend, switches
 from .fast import chain as fast_chain
 from .fast import optim as fast_optim
+from .fast import stacking as fast_stacking
 from .fast.denormals import flushing_denormals
 from .inspect import GradientRecorder
 from .losses import Loss
@@ -113,11 +114,14 @@ def prepare_data(model: Sequential, loss: Loss, X: Array, y: Array, name: str = 
     check_inputs(X, model.in_features, name=f"X{name}")
     check_targets(y, X.shape[0], name=f"y{name}")
     check_same_dtype(model.dtype, X, f"X{name}")
-    backend.array_module(X, y, *(p for p, _ in model.parameters()))   # same device, or a clear error
+    xp = backend.array_module(X, y, *(p for p, _ in model.parameters()))   # same device, or a clear error
     try:
-        return X, loss.prepare_target(y, (X.shape[0], model.out_features), model.dtype)
+        target = loss.prepare_target(y, (X.shape[0], model.out_features), model.dtype)
     except ValueError as error:
         raise ValueError(f"y{name}: {error}") from None
+    # C order: BLAS rounds a product of a Fortran-ordered or strided X differently, and the fast
+    # path's buffers are C-ordered; both paths then read the same array (a copy only when needed)
+    return xp.ascontiguousarray(X), target
 
 
 @contextmanager
@@ -134,10 +138,28 @@ def keeping(history: History) -> Iterator[None]:
         raise
 
 
-def check_finite(value: float, what: str, step: int, history: History) -> None:
-    if not np.isfinite(value):
-        raise TrainingDiverged(f"training diverged: {what} became {value} at step {step}; "
-                               f"the history up to step {step - 1} is kept in the exception", history)
+def check_finite(value: float | None, what: str, step: int, history: History, *, recorded: bool = False) -> None:
+    """A TrainingDiverged naming ``what`` and the step when ``value`` is NaN or inf (None: not measured).
+
+    ``recorded``: the value was measured after step ``step``'s update and is the history's last record."""
+    if value is None or np.isfinite(value):
+        return
+    if recorded:
+        raise TrainingDiverged(f"training diverged: {what} became {value} after step {step}; the history, that "
+                               f"record included, is kept in the exception", history)
+    raise TrainingDiverged(f"training diverged: {what} became {value} at step {step}; "
+                           f"the history up to step {step - 1} is kept in the exception", history)
+
+
+def check_finite_weights(model: Sequential, step: int, history: History) -> None:
+    """A TrainingDiverged naming the first parameter that holds NaN or inf (one pass over the weights:
+    run at the end of a fit and at its records, not at every step)."""
+    for name, param, _ in model.named_parameters():
+        finite = backend.array_module(param).isfinite(param)
+        if not backend.to_bool(finite.all()):
+            bad = int(backend.to_float((~finite).sum()))
+            raise TrainingDiverged(f"training diverged: parameter {name} {tuple(param.shape)} holds {bad} NaN or inf "
+                                   f"value(s) after step {step}; the history is kept in the exception", history)
 
 
 def batches(n: int, batch_size: int | None, shuffle: bool, rng: np.random.Generator):
@@ -172,6 +194,7 @@ class TrainingLoop:
         self.flush = switches.flush_denormals() if flush is None else flush
         self.threads = threads
         self._stack = ExitStack()
+        self._relaxed: dict[int, tuple[Any, Any]] = {}     # id(trainer): (trainer, its fast twin)
 
     def __enter__(self) -> "TrainingLoop":
         self._stack.enter_context(backend.blas_threads(self.threads))
@@ -188,12 +211,32 @@ class TrainingLoop:
         """What runs ``forward``/``backward``: the fast chain, or the model itself (textbook)."""
         return fast_chain.Chain(model.layers, model) if self.fast else model
 
+    def relaxed(self, trainer: Any) -> Any:
+        """What runs an RAI trainer's ``forward``/``backward``: its fast twin
+        (:class:`minirai.fast.stacking.FastRAI`, identical blocks stacked), or the trainer itself
+        (textbook). The twin is made at the first step of this loop, and again when a hook was added
+        to a stacked layer since."""
+        if not self.fast:
+            return trainer
+        kept = self._relaxed.get(id(trainer))
+        if kept is None or kept[1].hooked():
+            kept = self._relaxed[id(trainer)] = (trainer, fast_stacking.FastRAI(trainer))
+        return kept[1]
+
     def step(self, optimizer: Optimizer) -> None:
         """``optimizer.step()``, on the fast path (:func:`minirai.fast.optim.step`) unless textbook."""
         if self.fast:
             fast_optim.step(optimizer)
         else:
             optimizer.step()
+
+    def update(self, optimizer: Optimizer, indices: range | list[int]) -> None:
+        """The optimizer's rule on its pairs ``indices`` only, at its current step count (no step counted)."""
+        if self.fast:
+            fast_optim.update_pairs(optimizer, indices)
+        else:
+            for i in indices:
+                optimizer.update(*optimizer.pairs[i], optimizer.state[i])
 
 
 def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array, *, iters: int = 100,
@@ -211,7 +254,8 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     the examples (seeded by ``seed``). At step 0 (before training), every ``record_every``
     steps and after the last, the history gets ``loss`` (the step's batch loss), ``train_loss``/``train_acc`` (the
     network as it predicts, on all training examples) and ``val_loss``/``val_acc``
-    when a held-out set is given. A NaN or inf loss stops with :class:`TrainingDiverged`.
+    when a held-out set is given. A NaN or inf batch loss, recorded loss, or (at the end) weight
+    stops with :class:`TrainingDiverged`, whose ``history`` keeps what was recorded.
     A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
     """
     check_instance(model, Sequential, "fit: model", "build one with minirai.mlp(...) or minirai.Sequential(...)")
@@ -243,6 +287,9 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
         history.record(step, **values)
         if bar is not None:
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items() if v is not None}, refresh=False)
+        # the batch losses can stay finite while the network, on all examples, is not
+        check_finite(values["train_loss"], "the training loss on all examples", step, history, recorded=True)
+        check_finite(values.get("val_loss"), "the held-out loss", step, history, recorded=True)
 
     model.train()
     record(start_step, None)
@@ -250,6 +297,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
         with TrainingLoop() as loop, keeping(history):
             _fit_steps(model, loss, optimizer, X, y, range(start_step + 1, start_step + iters + 1), batch_iter,
                        record_every, record, bar, history, callback, recorder, loop)
+            check_finite_weights(model, start_step + iters, history)
     finally:
         if bar is not None:
             bar.close()

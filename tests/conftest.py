@@ -64,3 +64,28 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     terminalreporter.section("minirai: tests that did NOT run", sep="!", yellow=True, bold=True)
     for (module, reason), count in sorted(by_module.items()):
         terminalreporter.write_line(f"SKIPPED {count:>3} in {module}: {reason}", yellow=True, bold=True)
+
+
+@pytest.fixture
+def stacked():
+    """The fast twins (``FastRAI``) the training loops make during the test, in order; each one's
+    ``groups`` are the blocks it runs as stacks. Empty when only the textbook path ran."""
+    from minirai.fast import stacking   # noqa: PLC0415
+    made = []
+    original = stacking.FastRAI
+
+    class Recording(original):
+        def __init__(self, trainer):
+            super().__init__(trainer)
+            made.append(self)
+
+    stacking.FastRAI = Recording
+    try:
+        yield made
+    finally:
+        stacking.FastRAI = original
+
+
+def stacks_of(made) -> list[tuple[int, int]]:
+    """``(first, count)`` of the groups the last fast twin stacked ([] if none was made)."""
+    return [(g.first, g.count) for g in made[-1].groups] if made else []

@@ -131,11 +131,19 @@ class Square(minirai.Tanh):
     pass
 
 
+class Shifted(minirai.Tanh):
+    """A learner's layer with a setting a checkpoint cannot hold (an array)."""
+
+    def __init__(self, shift=None):
+        super().__init__()
+        self.shift = np.zeros(3) if shift is None else shift
+
+
 def test_what_cannot_be_saved_is_refused_and_leaves_no_file(tmp_path, moons):
     model = minirai.mlp([2, 4, 1], "tanh", "sigmoid")
     cases = [
         (Square(), TypeError, "cannot save a Square"),
-        (minirai.Sequential([minirai.Linear(2, 3), Square()]), TypeError, "layer 1 is a Square"),
+        (minirai.Sequential([minirai.Linear(2, 3), Shifted()]), TypeError, "layer 1 .Shifted. has settings"),
         ({"model": model, "optimizer": Rprop(minirai.mlp([2, 4, 1]).parameters())}, ValueError, "not those of"),
         ({"a/b": model}, ValueError, "without '/'"),
         (RAI(minirai.mlp([2, 4, 4, 1], "tanh", "sigmoid"), moons.X_train, moons.y_train, BCE(), lam=lambda s: 1.0),

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 import minirai
+from conftest import stacks_of
 from minirai import data, switches
 from minirai.fast.chain import Chain
+from minirai.fast.optim import runs_of
+from minirai.fast.stacking import plan
 from minirai.layers import Activation, Linear, Sigmoid
 from minirai.losses import BCE
 from minirai.optim import Adam, Rprop
@@ -45,7 +48,7 @@ def deep_rai(moons, dtype):
     model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3, dtype=dtype)
     trainer = RAI(model, moons.X_train.astype(dtype), moons.y_train, BCE())
     history = trainer.fit(Rprop(trainer.parameters(), lr=0.1), 20, record_every=20, progress=False)
-    assert bool(trainer.stacks) == (not switches.reference_path())
+    assert plan(trainer) == [(1, 99)]                 # what the fast path stacks: the 99 middle blocks
     return [p for p, _ in trainer.parameters()], history["relaxed_loss"]
 
 
@@ -244,7 +247,7 @@ SMALL = [2, 12, 12, 12, 12, 1]
 
 
 @pytest.mark.parametrize("case", ["tanh-stacks", "relu-stacks-sgd", "reinit", "geometric-lam", "activation-cuts"])
-def test_small_rai_runs_agree_with_gradients_and_state(moons, case):
+def test_small_rai_runs_agree_with_gradients_and_state(moons, case, stacked):
     def run():
         activation = {"tanh-stacks": "tanh", "relu-stacks-sgd": "relu"}.get(case, "sigmoid")
         model = minirai.mlp(SMALL, activation, "sigmoid", seed=2, dtype=np.float64)
@@ -254,7 +257,8 @@ def test_small_rai_runs_agree_with_gradients_and_state(moons, case):
         optimizer = (minirai.SGD(trainer.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
                      if case == "relu-stacks-sgd" else Rprop(trainer.parameters(), lr=0.05))
         trainer.fit(optimizer, 8, record_every=4, progress=False)
-        assert bool(trainer.stacks) == (not switches.reference_path())
+        assert bool(stacks_of(stacked)) == (not switches.reference_path())
+        stacked.clear()
         return everything(trainer, optimizer)
     both_paths(run)
 
@@ -355,7 +359,7 @@ def test_an_own_optimizer_with_any_state_works_on_a_packed_model(moons):
     def run():
         model = minirai.mlp([2, 8, 8, 1], "tanh", "sigmoid", seed=0)
         optimizer = ScaledSGD(model.parameters(), lr=0.1)
-        assert optimizer.runs == [] and optimizer.state[0]["scale"].shape == (1,)
+        assert runs_of(optimizer) == [] and optimizer.state[0]["scale"].shape == (1,)
         fit(model, BCE(), optimizer, moons.X_train, moons.y_train, iters=3, progress=False)
         return everything(model, optimizer)
     both_paths(run)

@@ -5,6 +5,8 @@ Sequential.forward/backward call the hooks, so they run during ``fit`` and in RA
 """
 import numpy as np
 import pytest
+from conftest import stacks_of
+from minirai.fast.stacking import plan
 
 import minirai
 from minirai import data
@@ -92,8 +94,8 @@ def test_a_hooked_block_is_not_stacked_and_gives_the_same_results():
     plain, plain_history, _ = rai_run(hooked=False)
     rai, history, events = rai_run(hooked=True)
     assert rai.blocks[3].layers[0] is rai.model.layers[5]
-    assert [(g.first, g.count) for g in plain.stacks] == [(1, 6)]
-    assert [(g.first, g.count) for g in rai.stacks] == [(1, 2), (4, 3)]      # block 3 runs alone
+    assert plan(plain) == [(1, 6)]
+    assert plan(rai) == [(1, 2), (4, 3)]                                     # block 3 runs alone
     backward = [e for e in events if e[0] == "backward"]
     assert len(backward) == 12                                               # once per RAI step
     table = rai.tables[2]                                                    # block 3 reads table 3
@@ -154,7 +156,7 @@ def test_hook_at_a_chosen_step_with_a_counter_under_rai(moons):
     np.testing.assert_allclose(seen[0], recorder["output_grad"][1][2], rtol=1e-5)
 
 
-def test_hook_added_after_the_trainer_is_built_is_called_in_rai_steps():
+def test_hook_added_after_the_trainer_is_built_is_called_in_rai_steps(stacked):
     """A hook registered on a stacked layer after a fast step still runs: its block leaves the stack."""
     import minirai
     from minirai.rai import RAI
@@ -163,11 +165,11 @@ def test_hook_added_after_the_trainer_is_built_is_called_in_rai_steps():
     model = minirai.mlp([2] + [8] * 5 + [1], "sigmoid", "sigmoid", seed=0)
     trainer = RAI(model, d.X_train, d.y_train, minirai.BCE())
     optimizer = minirai.Rprop(trainer.parameters(), lr=0.1)
-    with TrainingLoop() as loop:
+    with TrainingLoop(fast=True) as loop:
         trainer.step(optimizer, loop=loop)
-        assert [(g.first, g.count) for g in trainer.stacks] == [(1, 4)]    # blocks 1..4 run as one stack
+        assert stacks_of(stacked) == [(1, 4)]                            # blocks 1..4 run as one stack
         calls = []
         model.layers[4].register_hook(lambda layer, event, inputs, outputs: calls.append(event))
         trainer.step(optimizer, loop=loop)
     assert calls == ["forward", "backward"]
-    assert [(g.first, g.count) for g in trainer.stacks] == [(3, 2)]     # block 2 (layers 3, 4) runs alone
+    assert len(stacked) == 2 and stacks_of(stacked) == [(3, 2)]         # remade: block 2 (layers 3, 4) runs alone

@@ -228,7 +228,7 @@ def test_packed_model_is_one_run_and_the_fast_step_equals_the_per_array_updates(
     packed = minirai.mlp([3, 40, 40, 2], "tanh", None, seed=5, dtype=np.float64)
     loose = minirai.mlp([3, 40, 40, 2], "tanh", None, seed=5, dtype=np.float64, packed=False)
     fast, slow = make(packed.parameters()), make(loose.parameters())
-    assert len(fast.runs) == 1 and len(slow.runs) == len(slow.pairs)
+    assert len(fast_optim.runs_of(fast)) == 1 and len(fast_optim.runs_of(slow)) == len(slow.pairs)
     rng = np.random.default_rng(0)
     for _ in range(5):
         for (_, g1), (_, g2) in zip(packed.parameters(), loose.parameters()):

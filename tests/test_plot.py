@@ -228,8 +228,116 @@ def test_identity_gap_curves_renders(rai_history, tmp_path):
 
 
 def test_identity_gap_curves_needs_cuts(bp_history):
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError, match=r"needs an RAI history \(from RAI.fit\) with 'identity_gap'"):
         plot.identity_gap_curves(bp_history)
+
+
+# -- bad arguments: a clear TypeError/ValueError at the boundary, never a KeyError from inside -------
+@pytest.fixture(scope="module")
+def tiny_bp(moons):
+    """A real backprop History and GradientRecorder of 3 steps of a tiny network."""
+    model = minirai.mlp([2, 4, 1], "tanh", "sigmoid", seed=0)
+    recorder = GradientRecorder(every=1)
+    history = fit(model, minirai.BCE(), minirai.Adam(model.parameters(), lr=0.01), moons.X_train, moons.y_train,
+                  iters=3, progress=False, recorder=recorder)
+    return model, history, recorder
+
+
+def test_identity_gap_curves_of_a_backprop_history_says_what_it_needs_and_has(tiny_bp):
+    _, history, _ = tiny_bp
+    with pytest.raises(ValueError) as info:
+        plot.identity_gap_curves(history)
+    assert str(info.value) == ("plot.identity_gap_curves needs an RAI history (from RAI.fit) with 'identity_gap'; "
+                               "this History has step, loss, train_loss, train_acc")
+    with pytest.raises(TypeError, match=r"plot.identity_gap_curves: history must be a minirai History .* got dict"):
+        plot.identity_gap_curves({"identity_gap": [[0.1]]})
+
+
+@pytest.mark.parametrize("draw", [plot.gradient_heatmap, plot.gradient_profile], ids=["heatmap", "profile"])
+def test_gradient_pictures_reject_an_unknown_quantity_listing_the_choices(tiny_bp, draw):
+    _, _, recorder = tiny_bp
+    with pytest.raises(ValueError) as info:
+        draw({"BP": recorder}, quantity="weight_grads")
+    message = str(info.value)
+    assert message.startswith(f"plot.{draw.__name__}: quantity must be one of 'weight_grad', 'bias_grad'")
+    assert "'table_grad_target'; got 'weight_grads'" in message
+
+
+@pytest.mark.parametrize("draw", [plot.gradient_heatmap, plot.gradient_profile], ids=["heatmap", "profile"])
+def test_gradient_pictures_check_the_recorders(tiny_bp, draw):
+    _, _, recorder = tiny_bp
+    with pytest.raises(ValueError, match=r"quantity 'table_grad' needs a recorder of an RAI run with cuts"):
+        draw({"BP": recorder}, quantity="table_grad")          # backprop records no table gradients
+    with pytest.raises(TypeError, match=rf"plot.{draw.__name__}: recorders must be a dict .* got list"):
+        draw([recorder])
+    with pytest.raises(TypeError, match=rf"plot.{draw.__name__}: recorders\['BP'\] must be a minirai GradientRecorder"):
+        draw({"BP": "recorder"})
+    with pytest.raises(ValueError, match=rf"plot.{draw.__name__}: recorders\['BP'\] has no records yet"):
+        draw({"BP": GradientRecorder()})
+
+
+def test_gradient_profile_checks_the_record(tiny_bp):
+    _, _, recorder = tiny_bp
+    with pytest.raises(TypeError, match=r"plot.gradient_profile: record must be an integer, got 'last'"):
+        plot.gradient_profile({"BP": recorder}, record="last")
+    with pytest.raises(ValueError, match=r"record 3 is out of range: recorders\['BP'\] holds 3 records"):
+        plot.gradient_profile({"BP": recorder}, record=3)
+
+
+def test_loss_curves_checks_its_histories_and_axes(tiny_bp):
+    _, history, _ = tiny_bp
+    with pytest.raises(TypeError, match=r"plot.loss_curves: histories must be a History or a dict .* got list"):
+        plot.loss_curves([history])
+    with pytest.raises(TypeError, match=r"plot.loss_curves: histories\['BP'\] must be a minirai History .* got dict"):
+        plot.loss_curves({"BP": {"train_loss": [0.5]}})
+    with pytest.raises(ValueError, match=r"needs histories with 'train_loss' .* histories\['run'\] has step$"):
+        plot.loss_curves(History())
+    with pytest.raises(TypeError, match=r"plot.loss_curves: ax must be None, a matplotlib Axes or a pair .* got str"):
+        plot.loss_curves(history, ax="left")
+
+
+def test_model_pictures_check_model_axes_and_panels(tiny_bp, moons):
+    model, _, _ = tiny_bp
+    with pytest.raises(TypeError, match=r"plot.decision_grid: model must be a minirai Sequential, got str"):
+        plot.decision_grid("model")
+    with pytest.raises(ValueError, match=r"plot.decision_grid: bounds must be a pair of two numbers, got 3"):
+        plot.decision_grid(model, bounds=3)
+    with pytest.raises(TypeError, match=r"plot.landscape: ax must be a matplotlib Axes or None, got str"):
+        plot.landscape(model, moons.X_train, moons.y_train, ax="left")
+    with pytest.raises(TypeError, match=r"plot.side_by_side: panels\[0\] must be a \(model, title\) pair, "
+                                        r"got Sequential"):
+        plot.side_by_side([model], moons.X_train, moons.y_train)
+    with pytest.raises(TypeError, match=r"plot.side_by_side: panels\[0\]\[0\] must be a minirai Sequential, got str"):
+        plot.side_by_side([("model", "BP")], moons.X_train, moons.y_train)
+
+
+def test_save_needs_a_figure(tmp_path):
+    fig = Figure()
+    ax = fig.add_subplot()
+    with pytest.raises(TypeError, match=r"plot.save: fig must be a matplotlib Figure .* got Axes; "
+                                        r"for an Axes pass ax.figure"):
+        plot.save(ax, tmp_path / "a.png")
+    with pytest.raises(TypeError, match=r"plot.save: path must be a str or os.PathLike .* got int"):
+        plot.save(fig, 3)
+
+
+def test_study_pictures_check_their_rows_and_maps(moons):
+    with pytest.raises(ValueError, match=r"plot.study_accuracy needs at least one row"):
+        plot.study_accuracy([])
+    with pytest.raises(ValueError, match=r"needs rows with dataset, depth, method, test_acc; rows\[0\] lacks method, "
+                                         r"test_acc \(it has dataset, depth\)"):
+        plot.study_accuracy([{"dataset": "moons", "depth": 2}])
+    row = {"dataset": "moons", "depth": 2, "method": "bp", "test_acc": (0.9, 0.01)}
+    assert isinstance(plot.study_accuracy([row, {**row, "depth": 3, "test_acc": None}]), Figure)  # None: no bar
+    grid = np.stack(np.meshgrid(np.linspace(-1, 1, 3), np.linspace(-1, 1, 3)), axis=-1).reshape(9, 2)
+    with pytest.raises(ValueError, match=r"plot.study_boundaries: points must be an n x n grid .* got shape \(8, 2\)"):
+        plot.study_boundaries({"bp": np.zeros((2, 8))}, grid[:8], moons.X_train, moons.y_train)
+    with pytest.raises(ValueError, match=r"plot.study_boundaries: maps\['bp'\] must have shape \(seeds, 9\)"
+                                         r".* got \(2, 8\)"):
+        plot.study_boundaries({"bp": np.zeros((2, 8))}, grid, moons.X_train, moons.y_train)
+    with pytest.raises(ValueError, match=r"plot.study_boundaries needs at least one method"):
+        plot.study_boundaries({}, grid, moons.X_train, moons.y_train)
+    assert isinstance(plot.study_boundaries({"bp": np.zeros((2, 9))}, grid, moons.X_train, moons.y_train), Figure)
 
 
 # -- device arrays reach matplotlib only through backend.to_numpy ------------------------------------

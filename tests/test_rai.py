@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from minirai.fast.stacking import FastRAI, plan
+
 import minirai
 import minirai.train
 from minirai import backend, data
@@ -206,10 +208,11 @@ def run_both_paths(make, steps, lr):
     for textbook in (False, True):
         rai = make()
         opt = Rprop(rai.parameters(), lr=lr)
-        with minirai.reference(textbook), TrainingLoop() as loop:
+        with TrainingLoop(fast=not textbook) as loop:
             losses = [rai.step(opt, loop=loop) for _ in range(steps)]
+            assert (type(loop.relaxed(rai)) is FastRAI) is not textbook
         runs.append((rai, losses))
-    assert runs[0][0].stacks and not runs[1][0].stacks
+    assert plan(runs[0][0])                            # the fast path had blocks to stack
     return runs
 
 
@@ -379,11 +382,32 @@ def test_constant_and_geometric_values():
     assert geometric(1.0, 0.5, every=2)(4) == 0.25
 
 
-@pytest.mark.parametrize("args", [(0.0, 2.0), (-1.0, 2.0), (1.0, 0.0), (1.0, 2.0, 0)])
-def test_geometric_rejects_bad_arguments(args):
-    """start <= 0, factor <= 0 or every < 1 raise ValueError."""
-    with pytest.raises(ValueError, match="geometric schedule needs"):
+@pytest.mark.parametrize("args, error, message", [
+    ((0.0, 2.0), ValueError, "start must be > 0"), ((-1.0, 2.0), ValueError, "start must be > 0"),
+    ((1.0, 0.0), ValueError, "factor must be > 0"), ((1.0, 2.0, 0), ValueError, "every must be a positive"),
+    ((1.0, 2.0, 1, 0.5), ValueError, "maximum must be >= 1"), ((1.0, 2.0, 1, -1.0), ValueError, "maximum"),
+    ((float("nan"), 2.0), ValueError, "start must be finite"), ((1.0, 2.0, 1, float("nan")), ValueError, "maximum"),
+    (("1", 2.0), TypeError, "start must be a number")])
+def test_geometric_rejects_bad_arguments(args, error, message):
+    """start <= 0, factor <= 0, every < 1, maximum < start, NaN or a string: an error naming the argument."""
+    with pytest.raises(error, match=f"geometric: {message}"):
         geometric(*args)
+
+
+@pytest.mark.parametrize("factor, saturates_at", [(2.0, 14), (1.1, 97)])
+def test_geometric_saturates_at_its_maximum_for_any_step(factor, saturates_at):
+    """Once capped, λ stays at the maximum for every later step, however large (no OverflowError, as
+    factor ** step gave at step 1024 for factor 2 and at 7448 for 1.1); the values below it are unchanged."""
+    g = geometric(1e-3, factor, maximum=10.0)
+    assert g(saturates_at - 1) < 10.0 == g(saturates_at)
+    for step in (saturates_at, 1023, 1024, 7448, 10 ** 6, 10 ** 18, 2 ** 80):
+        assert g(step) == 10.0
+    assert g(5) == 1e-3 * factor ** 5
+
+
+def test_geometric_without_a_maximum_says_when_it_overflows():
+    with pytest.raises(ValueError, match="overflows a float at step 1100; give it a maximum"):
+        geometric(1e-3, 2.0)(1100)
 
 
 @pytest.mark.parametrize("lam", [-0.1, float("nan"), float("inf"), "big", None])
@@ -648,7 +672,7 @@ def relaxed_losses(textbook: bool, steps: int = 5) -> tuple[list[float], RAI]:
     rai = RAI(mlp([2, 6, 6, 6, 1], "sigmoid", "sigmoid", seed=1, dtype=F64), ds.X_train, ds.y_train, BCE(),
               cuts="linear", lam=0.5)
     opt = SGD(rai.parameters(), lr=0.5, momentum=0.9)
-    with minirai.reference(textbook), TrainingLoop() as loop:
+    with TrainingLoop(fast=not textbook) as loop:
         return [rai.step(opt, loop=loop) for _ in range(steps)], rai
 
 
@@ -656,7 +680,7 @@ def relaxed_losses(textbook: bool, steps: int = 5) -> tuple[list[float], RAI]:
 def test_rai_steps_on_every_backend(xp, textbook):
     """The same steps on numpy, the stand-in device (and CuPy) give the same relaxed losses (1e-6)."""
     on_device, rai = relaxed_losses(textbook)
-    assert bool(rai.stacks) == (not textbook)
+    assert plan(rai) == [(1, 2)]                       # blocks the fast path stacks
     assert backend.array_module(*rai.tables) is xp
     assert all(isinstance(t, xp.ndarray) for t in rai.tables + rai.grad_tables)
     metrics = rai.metrics()

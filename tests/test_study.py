@@ -158,7 +158,7 @@ def test_a_failing_run_is_reported_and_the_study_goes_on(tmp_path, capsys):
 BAD_STUDIES = [
     ("[other]\nname = 'x'", "needs a \\[study\\] table"),
     ("[study]\nname = 'x'", "\\[study\\] needs \\['datasets'"),
-    (TINY.format(iters=10).replace('"tanh"', '"swish"'), "activation must be one of"),
+    (TINY.format(iters=10).replace('"tanh"', '"no_such_activation"'), "activation must be one of"),
     (TINY.format(iters=10).replace('"rai"]', '"rai", "magic"]'), "methods: unknown 'magic'"),
     (TINY.format(iters=10).replace('["moons"]', '["imagenet"]'), "datasets: unknown 'imagenet'"),
     (TINY.format(iters=10).replace("[2]", "[0]"), "depths must be >= 1, got 0"),

@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 
 import minirai
+from minirai.fast.optim import runs_of
 import minirai.data
 from minirai import (BCE, MSE, Adam, BCEWithLogits, Identity, LeakyReLU, Linear, ReLU, Rprop, SGD, Sigmoid,
                      SoftmaxCrossEntropy, Tanh)
@@ -322,7 +323,8 @@ def test_optimizer_matches_torch_optim(name, dtype, path):
     model = minirai.mlp([3, 5, 4, 2], "tanh", None, seed=0, dtype=dtype)
     pairs = model.parameters()
     optimizer = make(pairs)
-    assert len(optimizer.runs) == 1 and len(optimizer.runs[0][0]) == len(pairs)   # one packed run
+    runs = runs_of(optimizer)
+    assert len(runs) == 1 and len(runs[0][0]) == len(pairs)                    # one packed run
     tensors = [leaf(p) for p, _ in pairs]
     torch_optimizer = make_torch(tensors)
     rng = np.random.default_rng(5)

@@ -182,27 +182,30 @@ def test_exploding_sgd_raises_training_diverged_and_keeps_history():
     model = mlp([3, 16, 16, 1], "relu", None, seed=0)
     with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as info:
         fit(model, MSE(), SGD(model.parameters(), lr=1e6), X, y, iters=50, progress=False)
-    step = int(info.value.history["step"][-1]) + 1
-    assert f"at step {step}" in str(info.value)
-    assert step >= 2
-    np.testing.assert_array_equal(info.value.history["step"], np.arange(0, step))   # 0 .. step-1
-    assert np.all(np.isfinite(info.value.history["loss"][1:]))
+    history = info.value.history
+    step = int(history["step"][-1])            # the record that saw it: the network after that step's update
+    assert f"after step {step}" in str(info.value) and "training loss on all examples became" in str(info.value)
+    assert step >= 1
+    np.testing.assert_array_equal(history["step"], np.arange(0, step + 1))   # 0 .. step
+    assert np.all(np.isfinite(history["loss"][1:])) and not np.isfinite(history["train_loss"][-1])
 
 
-def test_a_nan_weight_stops_training_at_the_next_step():
-    """A callback that writes NaN into a weight after step 2 makes step 3's loss NaN: stop at step 3."""
+@pytest.mark.parametrize("record_every", [1, 5])
+def test_a_nan_weight_stops_training_at_the_record_or_the_next_step(record_every):
+    """A callback writes NaN into a weight after step 2: the record after step 2 sees the NaN loss on all
+    examples (record_every=1); without a record there, step 3's batch loss is NaN: stop at step 3."""
     ds, model = small_problem()
 
     def corrupt(step, net):
         if step == 2:
             net.layers[0].params["W"][0, 0] = np.nan
 
-    with pytest.raises(TrainingDiverged, match="at step 3") as info:
+    expected = "after step 2" if record_every == 1 else "at step 3"
+    with pytest.raises(TrainingDiverged, match=expected) as info:
         fit(model, BCE(), Rprop(model.parameters(), lr=0.01), ds.X_train, ds.y_train, iters=10,
-            callback=corrupt, progress=False)
+            callback=corrupt, progress=False, record_every=record_every)
     assert isinstance(info.value, FloatingPointError)
-    np.testing.assert_array_equal(info.value.history["step"], [0, 1, 2])
-    assert np.isfinite(info.value.history["loss"][1:]).all()
+    np.testing.assert_array_equal(info.value.history["step"], [0, 1, 2] if record_every == 1 else [0])
 
 
 # --- bad input: a clear error before any training step -------------------------------------------------

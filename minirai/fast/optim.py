@@ -4,28 +4,32 @@
 a deep net has 202 of them, each a handful of NumPy passes. Every built-in rule is
 elementwise, so the same rule can run over many arrays at once if they lie side by side:
 
-* **runs.** A packed model's parameters (``mlp`` packs, see :mod:`minirai.packing`) are
-  views of one flat array. :func:`contiguous_runs` finds such runs of adjacent pairs, and
-  :func:`lay_out_state` (called by ``Optimizer.__init__``) gives each run one flat state array,
-  of which each ``optimizer.state[i]`` entry is a view: the state still reads per array.
+* **runs.** A packed model's parameters (``mlp`` packs, see :mod:`minirai.packing`) are views
+  of one flat array. At its first fast step, :func:`runs_of` finds the runs of adjacent pairs
+  (:func:`contiguous_runs`) and gives each run one flat state array, of which each
+  ``optimizer.state[i]`` entry becomes a view: the state still reads per array, with the same
+  values. Each step checks that those views are still the state's entries (a learner may have
+  replaced one), and lays the state out again if not.
 * **fused kernels.** On the CPU, Adam's and Rprop's ``update`` over a run is one compiled loop
   (:mod:`minirai.fast.kernels`) instead of ten passes.
 * **chunks.** Where no kernel runs (SGD, no Numba), a large run is updated in 64K-entry
   chunks that stay in the processor's cache.
 
 Every path gives ``Optimizer.step``'s numbers bit for bit (the rule is elementwise, and the
-kernels do its arithmetic in its order and dtype). Optimizers of other classes (a learner's
-own rule, which may not be elementwise) always take their own ``step``.
+kernels do its arithmetic in its order and dtype). Optimizers of other classes, subclasses of
+the built-in ones included (a learner's own rule, which may not be elementwise), always take
+their own ``step`` and ``update``.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+import weakref
+from typing import Any, Iterable
 
 import numpy as np
 
 from .. import backend
-from ..optim import SGD, Adam, Optimizer, Rprop   # optim imports this module only when an optimizer is made
+from ..optim import SGD, Adam, Optimizer, Rprop
 from . import kernels
 
 Array = Any
@@ -35,21 +39,50 @@ Run = tuple[list[int], Array, Array, dict[str, Array]]   # (pair indices, params
 CHUNK_SIZE = 65536
 
 
-def lay_out_state(optimizer: Optimizer) -> list[Run]:
-    """Find the optimizer's runs and move each run's state into flat arrays (state[i] become views).
+class Layout:
+    """An optimizer's runs, and the state views they handed out (to notice a replaced entry)."""
 
-    Only for the built-in rules (:data:`FAST_UPDATES`): another optimizer class keeps its state
-    as it made it, and the fast path runs its own ``step``."""
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.pairs = [(id(p), id(g)) for p, g in optimizer.pairs]
+        self.runs = lay_out_state(optimizer)
+        self.views = [(i, key, optimizer.state[i][key]) for members, *_ in self.runs if len(members) > 1
+                      for i in members for key in optimizer.state[i]]
+
+    def current(self, optimizer: Optimizer) -> bool:
+        return (self.pairs == [(id(p), id(g)) for p, g in optimizer.pairs]
+                and all(optimizer.state[i].get(key) is view for i, key, view in self.views))
+
+
+_layouts: "weakref.WeakKeyDictionary[Optimizer, Layout]" = weakref.WeakKeyDictionary()
+
+
+def runs_of(optimizer: Optimizer) -> list[Run]:
+    """The optimizer's runs (laid out at the first call, and again if its state was replaced);
+    empty for a class without a fast twin."""
     if type(optimizer) not in FAST_UPDATES:
         return []
+    layout = _layouts.get(optimizer)
+    if layout is None or not layout.current(optimizer):
+        layout = _layouts[optimizer] = Layout(optimizer)
+    return layout.runs
+
+
+def lay_out_state(optimizer: Optimizer) -> list[Run]:
+    """Find the optimizer's runs and move each run's state into flat arrays (state[i] entries become
+    views, with the same values)."""
     runs = []
     for members, params, grads in contiguous_runs(optimizer.pairs):
         if len(members) == 1:
             runs.append((members, params, grads, optimizer.state[members[0]]))
             continue
         xp = backend.array_module(params)
-        flat_state = {key: xp.empty(params.shape, value.dtype)
-                      for key, value in optimizer.state[members[0]].items()}
+        first = optimizer.state[members[0]]
+        if any(optimizer.state[i].keys() != first.keys()
+               or any(tuple(v.shape) != tuple(optimizer.pairs[i][0].shape) or v.dtype != first[k].dtype
+                      for k, v in optimizer.state[i].items()) for i in members):
+            runs += [([i], *optimizer.pairs[i], optimizer.state[i]) for i in members]   # state of another shape
+            continue
+        flat_state = {key: xp.empty(params.shape, value.dtype) for key, value in first.items()}
         offset = 0
         for i in members:
             size = optimizer.pairs[i][0].size
@@ -68,11 +101,24 @@ def step(optimizer: Optimizer) -> None:
         optimizer.step()
         return
     optimizer.steps += 1
-    update_runs(optimizer, optimizer.runs)
+    update_runs(optimizer, runs_of(optimizer))
+
+
+def update_pairs(optimizer: Optimizer, indices: Iterable[int]) -> None:
+    """The rule on pairs ``indices`` only, at the optimizer's current step count (no step is counted):
+    whole runs where a run lies inside them, ``update`` per pair elsewhere."""
+    chosen = set(indices)
+    runs = [run for run in runs_of(optimizer) if set(run[0]) <= chosen]
+    update_runs(optimizer, runs)
+    covered = {i for run in runs for i in run[0]}
+    for i in sorted(chosen - covered):
+        optimizer.update(*optimizer.pairs[i], optimizer.state[i])
 
 
 def update_runs(optimizer: Optimizer, runs: list[Run]) -> None:
-    """Apply a built-in optimizer's rule to ``runs`` (some of ``optimizer.runs``) at its current step."""
+    """Apply a built-in optimizer's rule to ``runs`` (some of :func:`runs_of`) at its current step."""
+    if not runs:
+        return
     fused_update = FAST_UPDATES[type(optimizer)]
     for _, params, grads, state in runs:
         if fused_update is not None and kernels.ready(params, grads, *state.values()):

@@ -17,10 +17,12 @@ gradient view is each layer's ``grads["W"]``. Blocks outside a stack run on the 
 MSE's λ · (2/M) · (o - Z), the mean of squares over each block, the table gradient as
 "input part + target part"), so the results are the same bit for bit (``tests/test_fast_path.py``).
 
-What the stacked blocks leave behind differs from the textbook path: their per-layer
-attributes (``layer.x``, ``layer.grad_output``, ...) live on the stacked layers
-(``trainer.stacks[k].layers``), not on the model's layers. ``minirai.reference()`` runs the
-textbook path, where each block's layers hold their own.
+Only blocks made entirely of the layer classes the fast chain was written for (exactly those
+classes, not subclasses) are stacked, and only with blocks whose layers have equal settings
+(``config()``); any other block runs its layers' own methods on its own ``(N, D)`` arrays. After
+each forward and backward every stacked block's own layers get views of their slice of the
+stack (``layer.x``, ``layer.y``, ``layer.grad_output``, ``layer.grad_input``), so the model's
+layers read as the textbook path leaves them.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from .. import backend
 from ..layers import Layer
 from ..losses import MSE, Loss
 from ..network import Sequential
-from .chain import Chain, buffer
+from .chain import FAST_LAYERS, Chain, buffer
 
 if TYPE_CHECKING:
     from ..rai import RAI
@@ -39,9 +41,15 @@ if TYPE_CHECKING:
 Array = Any
 
 
+def stackable(block: Sequential) -> bool:
+    """Every layer is of a class the fast chain was written for (exactly: a subclass may compute anything)."""
+    return all(type(layer) in FAST_LAYERS for layer in block.layers)
+
+
 def signature(block: Sequential) -> tuple:
-    """What must match for blocks to be stacked: layer types, settings and parameter shapes."""
-    return tuple((type(layer), layer.extra_repr(), tuple((k, tuple(p.shape)) for k, p in layer.params.items()))
+    """What must match for blocks to be stacked: layer classes, settings and parameter shapes."""
+    return tuple((type(layer), repr(sorted(layer.config().items())),
+                  tuple((k, tuple(p.shape), p.dtype.str) for k, p in layer.params.items()))
                  for layer in block.layers)
 
 
@@ -49,11 +57,11 @@ def find_groups(blocks: list[Sequential], hidden_losses: list[Loss], min_size: i
     """Runs ``(first, count)`` of consecutive stackable blocks.
 
     A block can join a stack if it reads a table and feeds a hidden loss (so not the first or
-    the last block), its hidden loss is MSE, no layer has hooks, and its signature equals its
-    neighbour's.
+    the last block), its hidden loss is MSE, its layers are all of the fast chain's classes
+    (:func:`stackable`), none has hooks, and its signature equals its neighbour's.
     """
     def eligible(s: int) -> bool:
-        return (0 < s < len(blocks) - 1 and type(hidden_losses[s]) is MSE
+        return (0 < s < len(blocks) - 1 and type(hidden_losses[s]) is MSE and stackable(blocks[s])
                 and not any(layer.hooks for layer in blocks[s].layers))
 
     groups, s = [], 1
@@ -87,11 +95,15 @@ class StackedGroup:
     1..G are the targets of the hidden losses.
     """
 
-    def __init__(self, first: int, count: int, layers: list[Layer], tables: Array, grad_tables: Array) -> None:
+    def __init__(self, first: int, count: int, layers: list[Layer], tables: Array, grad_tables: Array,
+                 block_layers: list[list[Layer]]) -> None:
         self.first, self.count = first, count
         self.layers = layers
         self.chain = Chain(layers)
         self.tables, self.grad_tables = tables, grad_tables
+        self.inputs, self.targets = tables[:-1], tables[1:]
+        self.block_layers = block_layers            # [position j][block k]: the model's own layers
+        self._views: dict[tuple[int, str], tuple[Array, list[Array]]] = {}
         self.buffers: dict[str, Array] = {}
         self.output: Array | None = None
         self.hidden: Array | None = None               # (G,) hidden loss per cut
@@ -101,9 +113,10 @@ class StackedGroup:
     def forward(self) -> Array:
         """Run the stacked blocks on their tables; returns the (G,) hidden losses."""
         xp = backend.array_module(self.tables)
-        self.output = self.chain.forward(self.tables[:-1])
+        self.output = self.chain.forward(self.inputs)
+        self.share("x", "y")
         diff = buffer(self.buffers, "diff", self.output.shape, self.output)
-        xp.subtract(self.output, self.tables[1:], out=diff)            # o - Z, as MSE computes it
+        xp.subtract(self.output, self.targets, out=diff)               # o - Z, as MSE computes it
         square = buffer(self.buffers, "work", diff.shape, diff)        # (its backward writes dL/do here)
         xp.multiply(diff, diff, out=square)
         self.hidden = square.mean(axis=(1, 2))                         # = each block's (diff²).mean()
@@ -118,10 +131,25 @@ class StackedGroup:
         xp.multiply(lam, d_output, out=d_output)                       # λ · that
         self.as_target = xp.negative(d_output, out=buffer(self.buffers, "as_target", diff.shape, diff))
         self.as_input = self.chain.backward(d_output)
+        self.share("grad_output", "grad_input")
+
+    def share(self, *names: str) -> None:
+        """Give each block's own layers their slice of the stacked layers' arrays ``names`` (views,
+        made once per array: the chain reuses its buffers), as the textbook path leaves them."""
+        for j, stacked in enumerate(self.layers):
+            for name in names:
+                source = getattr(stacked, name)
+                kept = self._views.get((j, name))
+                if kept is None or kept[0] is not source:
+                    kept = self._views[(j, name)] = (source, [source[k] for k in range(self.count)])
+                for layer, view in zip(self.block_layers[j], kept[1]):
+                    setattr(layer, name, view)
 
 
 class FastRAI:
-    """``forward``/``backward`` of an RAI trainer: stacks where blocks allow it, fast chains elsewhere."""
+    """``forward``/``backward`` of an RAI trainer: stacks where blocks allow it, fast chains elsewhere.
+
+    ``groups`` lists the stacked groups (:func:`plan` gives their ``(first, count)``)."""
 
     def __init__(self, trainer: "RAI") -> None:
         self.trainer = trainer
@@ -166,7 +194,8 @@ class FastRAI:
         stacked_tables = tables.stack(involved, tables.params)
         if stacked_tables is None:
             return None
-        return StackedGroup(first, count, layers, stacked_tables, tables.stack(involved, tables.grads))
+        block_layers = [[block.layers[j] for block in members] for j in range(len(members[0].layers))]
+        return StackedGroup(first, count, layers, stacked_tables, tables.stack(involved, tables.grads), block_layers)
 
     def forward(self) -> Array:
         """``RAI.forward``: every block on its own input; returns the relaxed loss."""
@@ -206,3 +235,8 @@ class FastRAI:
         for k, grad in enumerate(t.grad_tables):
             if k not in done:
                 xp.add(t.grad_tables_as_input[k], t.grad_tables_as_target[k], out=grad)
+
+
+def plan(trainer: "RAI") -> list[tuple[int, int]]:
+    """``(first block, count)`` of each group of blocks the fast path would stack, for this trainer now."""
+    return [(g.first, g.count) for g in FastRAI(trainer).groups]

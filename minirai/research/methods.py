@@ -125,5 +125,5 @@ def train(method: str, dataset: Dataset, hidden: Sequence[int], activation: str,
                                **{**MINIBATCH_OPTIONS, **(rai_options or {})})
         optimizer = Adam(trainer.parameters(), lr=MINIBATCH_LR)
     history = trainer.fit(optimizer, iters, **options)
-    gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else 0.0
+    gap = float(np.mean(history["identity_gap"][-1])) if trainer.cuts else None    # no cut: no gap
     return Trained(method, model, loss, history, history.last("relaxed_loss"), gap, spec.optimizer, spec.init)

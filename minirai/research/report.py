@@ -23,7 +23,10 @@ def disagreement(predictions: list[np.ndarray]) -> float | None:
 
 
 def summarise(results: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
-    """One row per (dataset, depth, method): count, mean and std of each column, and the variability."""
+    """One row per (dataset, depth, method): count, mean and std of each column, and the variability.
+
+    A run without a cut has no identity gap (its results line says None): the column is None, shown
+    "–", as for BP; a measured gap of exactly 0 is a number."""
     rows = []
     keys = dict.fromkeys((r["dataset"], r["depth"], r["method"]) for r in results)
     for dataset, depth, method in keys:
@@ -94,8 +97,9 @@ def write_report(study: "Study", results: list[dict[str, Any]], out: Path,
             + "".join(f"; data.{k}: {v}" for k, v in study.data_options.items()), "",
             f"{len(results)} of {len(study.runs)} runs done. Mean ± std over seeds (the population std, "
             "ddof = 0). Accuracies are those of the network as it predicts (the chained forward pass); relaxed "
-            "loss and identity gap are RAI's (– for BP): over all training rows, except for rai-online, whose "
-            "are those of its last batch. Boundary variability: the mean, over pairs of seeds, of the fraction "
+            "loss and identity gap are RAI's (– for BP; the identity gap is – also for an RAI run without a cut, "
+            "a 0 is a measured one): over all training rows, except for rai-online, whose are those of its last "
+            "batch. Boundary variability: the mean, over pairs of seeds, of the fraction "
             "of points where the two networks predict different classes (on a 100 x 100 grid over the inputs "
             "for 2-D sets, on the held-out set otherwise).", "", markdown_table(rows), ""]
     if failed:

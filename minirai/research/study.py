@@ -122,10 +122,9 @@ def load_study(path: str | Path) -> Study:
     _check_entries(path, "methods", table["methods"], str, sorted(METHODS))
     _check_entries(path, "depths", table["depths"], int, None, low=1)
     _check_entries(path, "seeds", table["seeds"], int, None, low=0)
-    from ..layers import ACTIVATIONS
-    if table["activation"] not in ACTIVATIONS:
-        raise ValueError(f"study file {path}: [study] activation must be one of {sorted(ACTIVATIONS)}, "
-                         f"got {table['activation']!r}")
+    from ..layers import Activation
+    from ..protocol import by_name
+    by_name(Activation, table["activation"], f"study file {path}: [study] activation")
     for key in ("width", "iters", "batch_size"):
         if key in table and table[key] < 1:
             raise ValueError(f"study file {path}: [study] {key} must be a positive integer, got {table[key]}")
