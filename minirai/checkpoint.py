@@ -412,7 +412,7 @@ def _restore_loss(spec: Any) -> Loss:
 
 
 def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
-    from .rai import RAI, constant, geometric   # noqa: PLC0415
+    from .rai import RAI, geometric   # noqa: PLC0415
     model = _restore_sequential(meta["model"], arrays, f"{prefix}model.")
     lam_meta = meta["lam"]
     if lam_meta["type"] == "constant":

@@ -143,7 +143,7 @@ class Layer:
 
 # ---------------------------------------------------------------------------------------
 class Linear(Layer):
-    r"""Affine map ``y = x @ W + b``.
+    r"""``y = x W + b``;  backward ``dx = dy Wᵀ``, ``dW = xᵀ dy``, ``db = Σ_i dy_i``.
 
     Shapes: x (N, D_in), W (D_in, D_out), b (D_out,), y (N, D_out).
 

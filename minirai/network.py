@@ -128,11 +128,11 @@ class Sequential:
 
     @property
     def in_features(self) -> int | None:
-        return next((l.in_features for l in self.layers if l.in_features is not None), None)
+        return next((l.in_features for layer in self.layers if l.in_features is not None), None)
 
     @property
     def out_features(self) -> int | None:
-        return next((l.out_features for l in reversed(self.layers) if l.out_features is not None), None)
+        return next((l.out_features for layer in reversed(self.layers) if l.out_features is not None), None)
 
     @property
     def dtype(self) -> np.dtype:

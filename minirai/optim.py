@@ -95,7 +95,9 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    r"""Adam (Kingma & Ba, 2015), PyTorch's rule, at step t = 1, 2, ...:
+    r"""Adam (Kingma & Ba, 2015), PyTorch's rule.
+
+    At step t = 1, 2, ...:
 
         m ← β1 m + (1 - β1) g              v ← β2 v + (1 - β2) g²
         m̂ = m / (1 - β1^t)                  v̂ = v / (1 - β2^t)

@@ -499,7 +499,7 @@ def study_boundaries(maps: Mapping[str, np.ndarray], points: np.ndarray, X: Arra
     0–1 scale with the training points on top.
 
     ``maps[method]`` is (seeds, n²) predicted classes on ``points`` (n², 2), an n x n grid as
-    :func:`minirai.study.grid_points` makes it.
+    :func:`minirai.research.datasets.grid_points` makes it.
     """
     if not isinstance(maps, Mapping):
         raise TypeError(f"plot.study_boundaries: maps must be a dict {{method: predictions}}, "
@@ -510,7 +510,7 @@ def study_boundaries(maps: Mapping[str, np.ndarray], points: np.ndarray, X: Arra
     n = int(round(np.sqrt(len(points)))) if points.ndim == 2 else 0
     if points.ndim != 2 or points.shape[1] != 2 or n * n != len(points) or n < 2:
         raise ValueError(f"plot.study_boundaries: points must be an n x n grid of shape (n², 2) as "
-                         f"minirai.research.study.grid_points makes it, got shape {points.shape}")
+                         f"minirai.research.datasets.grid_points makes it, got shape {points.shape}")
     for method, predictions in maps.items():
         shape = np.shape(predictions)
         if len(shape) != 2 or shape[1] != len(points):

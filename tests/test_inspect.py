@@ -8,7 +8,7 @@ import pytest
 from conftest import stacks_of
 
 import minirai
-from minirai import backend, data, inspect
+from minirai import data, inspect
 from minirai.inspect import QUANTITIES, GradientRecorder, squared_norms
 from minirai.rai import RAI
 from minirai.train import TrainingLoop, fit

@@ -17,7 +17,6 @@ from minirai.layers import Linear, Sigmoid
 from minirai.losses import BCE, MSE, Loss
 from minirai.network import Sequential, mlp
 from minirai.optim import SGD, Rprop
-from minirai.fast.stacking import FastRAI
 from minirai.rai import RAI, RAIHistory, constant, cut_positions, geometric
 from minirai.train import TrainingDiverged, TrainingLoop
 

@@ -60,7 +60,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 def boundary_figures(study: "Study", results: list[dict[str, Any]], out: Path) -> list[str]:
     """For each 2-D dataset and depth: the share of seeds predicting class 1 on the grid, per method."""
     from .. import plot
-    from .study import grid_points, load_dataset
+    from .datasets import grid_points, load_dataset
     written = []
     on_grid = [r for r in results if r.get("predictions_on") == "grid"]
     for dataset, depth in dict.fromkeys((r["dataset"], r["depth"]) for r in on_grid):

@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 
 from .. import backend, data
+from .datasets import grid_points, load_dataset
 from .methods import DEFAULT_BATCH_SIZE, METHODS
 from ..validate import check_number
 
 STUDY_KEYS = {"name": str, "datasets": list, "depths": list, "width": int, "activation": str, "methods": list,
               "seeds": list, "iters": int, "batch_size": int}
 REQUIRED = ("name", "datasets", "depths", "width", "activation", "methods", "seeds", "iters")
-GRID = 100                  # points per axis of the 2-D grid on which boundaries are compared
 BACKENDS = ("loky", "threading", "multiprocessing", "dask", "ray")
 
 
@@ -164,21 +164,6 @@ def _check_entries(path: Path, key: str, values: list, kind: type, choices: list
 
 
 # -- one run -----------------------------------------------------------------------------------
-def load_dataset(name: str, options: dict[str, Any]) -> data.Dataset:
-    try:
-        return data.load(name, **options)
-    except TypeError as error:
-        raise ValueError(f"[data.{name}]: {error}") from None
-
-
-def grid_points(X: np.ndarray, n: int = GRID) -> np.ndarray:
-    """An n x n grid over the training inputs' range (with a 10% margin), as (n², 2)."""
-    low, high = X.min(axis=0), X.max(axis=0)
-    margin = 0.1 * (high - low)
-    axes = [np.linspace(low[k] - margin[k], high[k] + margin[k], n) for k in range(2)]
-    return np.stack(np.meshgrid(*axes), axis=-1).reshape(-1, 2)
-
-
 def execute(run: Run, options: dict[str, Any], out: str, device: str) -> dict[str, Any]:
     """Train one run, save its predictions, and return its results line (in a worker, or here).
 
