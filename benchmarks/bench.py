@@ -439,7 +439,8 @@ def memory_flatness(w: Workload, X: Any, y: Any, first: int, last: int) -> tuple
 
 # -- environment ------------------------------------------------------------------------------
 def describe_environment(args: argparse.Namespace, torch: Any) -> list[str]:
-    lines = [f"python {platform.python_version()}, numpy {np.__version__}, minirai {getattr(minirai, '__version__', '?')}, "
+    lines = [f"python {platform.python_version()}, numpy {np.__version__}, "
+             f"minirai {getattr(minirai, '__version__', '?')}, "
              f"device {backend.device_name()}, threads {args.threads}, "
              f"load average {load_average()}, {os.cpu_count()} CPUs"]
     for info in threadpoolctl.threadpool_info():
@@ -484,7 +485,8 @@ def median(values: list[float]) -> float | None:
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    head = f"{'workload':<8} {'method':<18} {'minirai it/s':>12} {'torch it/s':>10} {'ratio':>6} {'minirai peak MB':>15}"
+    head = (f"{'workload':<8} {'method':<18} {'minirai it/s':>12} {'torch it/s':>10} {'ratio':>6} "
+            f"{'minirai peak MB':>15}")
     lines = [head, "-" * len(head)]
     for r in rows:
         torch_rate = "-" if r["torch_it_s"] is None else f"{r['torch_it_s']:.1f}"

@@ -118,7 +118,8 @@ def set_device(device: str, *, source: str = "set_device") -> ModuleType:
             print(f"minirai: device auto: using the CPU: {reason}", file=sys.stderr)
         return np
     _register(cupy)
-    _active, _choice = cupy, (f"gpu, as asked ({source}): {reason}" if device == "gpu" else f"auto chose the GPU: {reason}")
+    _active, _choice = cupy, (f"gpu, as asked ({source}): {reason}" if device == "gpu"
+                              else f"auto chose the GPU: {reason}")
     return cupy
 
 

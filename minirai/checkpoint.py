@@ -1,4 +1,5 @@
-"""Save and load networks, RAI trainers, optimizer states, histories and estimators: ``minirai.save`` / ``minirai.load``.
+"""Save and load networks, RAI trainers, optimizer states, histories and estimators:
+``minirai.save`` / ``minirai.load``.
 
 A checkpoint is one ``.npz`` file (NumPy's zip of arrays), read with ``allow_pickle=False``:
 nothing in it can run code. It holds the arrays (weights, tables, optimizer state, recorded
@@ -271,7 +272,8 @@ def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None)
         raise ValueError(f"{path}: not a readable minirai checkpoint (truncated or damaged?): "
                          f"{type(error).__name__}: {error}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a minirai checkpoint (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise ValueError(f"{path}: not a minirai checkpoint "
+                         f"(format {meta.get('format') if isinstance(meta, dict) else None!r})")
     if meta.get("version") not in READS:
         raise ValueError(f"{path}: checkpoint format version {meta.get('version')!r}; this minirai reads versions "
                          f"{', '.join(map(str, READS))}")
@@ -292,7 +294,8 @@ def load(path: str | os.PathLike, *, pairs: list[tuple[Any, Any]] | None = None)
                 if item["kind"] == "optimizer":
                     owner = loaded.get(item.get("over"))
                     if owner is None:
-                        raise ValueError(f"the optimizer {name!r} belongs to {item.get('over')!r}, which is not in the file")
+                        raise ValueError(f"the optimizer {name!r} belongs to {item.get('over')!r}, "
+                                         f"which is not in the file")
                     loaded[name] = _restore(item, arrays, f"{name}/", owner.parameters())
             return {name: loaded[name] for name in items}
         return _restore(meta, arrays, "", pairs)
@@ -408,7 +411,8 @@ def _restore_loss(spec: Any) -> Loss:
     try:
         return cls(**spec["config"])
     except (TypeError, ValueError) as error:
-        raise ValueError(f"the loss {spec['class']} cannot be made from its settings {spec['config']}: {error}") from None
+        raise ValueError(f"the loss {spec['class']} cannot be made from its settings {spec['config']}: "
+                         f"{error}") from None
 
 
 def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
@@ -437,7 +441,8 @@ def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
 
 def _restore_optimizer(meta: dict[str, Any], arrays: Arrays, prefix: str, pairs: Any) -> Optimizer:
     if pairs is None:
-        raise ValueError("an optimizer saved on its own is loaded onto parameters: load(path, pairs=model.parameters())")
+        raise ValueError("an optimizer saved on its own is loaded onto parameters: "
+                         "load(path, pairs=model.parameters())")
     pairs = list(pairs)
     shapes = [list(p.shape) for p, _ in pairs]
     if shapes != meta["shapes"]:

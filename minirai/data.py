@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
+from .validate import check_number, check_seed
 
 Array = Any
 
@@ -50,13 +51,17 @@ def _to_backend(X: np.ndarray, y: np.ndarray, dtype: Any) -> tuple[Array, Array]
 
 def _check_sizes(name: str, n: int, n_test: int) -> None:
     for what, value in (("n_samples", n), ("n_test", n_test)):
-        if not isinstance(value, (int, np.integer)) or value < 1:
+        if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < 1:
             raise ValueError(f"{name}: {what} must be a positive integer, got {value!r}")
 
 
 def _generated(name: str, make: Any, n: int, n_test: int, random_state: int, test_random_state: int,
                dtype: Any, **kwargs: Any) -> Dataset:
     _check_sizes(name, n, n_test)
+    check_seed(random_state, f"{name}: random_state")
+    check_seed(test_random_state, f"{name}: test_random_state")
+    for key, value in kwargs.items():           # noise, factor
+        check_number(value, f"{name}: {key}", low=0)
     X, y = make(n_samples=n, random_state=random_state, **kwargs)
     X_test, y_test = make(n_samples=n_test, random_state=test_random_state, **kwargs)
     return Dataset(*_to_backend(X, y, dtype), *_to_backend(X_test, y_test, dtype), name)
@@ -140,6 +145,6 @@ DATASETS = {"moons": moons, "circles": circles, "classification": classification
 
 def load(name: str, **kwargs: Any) -> Dataset:
     """``load("moons", n_samples=100)`` etc."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose from {sorted(DATASETS)}")
+    if not isinstance(name, str) or name not in DATASETS:
+        raise ValueError(f"load: name must be one of {sorted(DATASETS)}, got {name!r}")
     return DATASETS[name](**kwargs)

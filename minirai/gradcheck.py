@@ -32,7 +32,7 @@ from . import backend
 from .layers import Layer
 from .losses import Loss
 from .network import Sequential
-from .validate import check_array
+from .validate import check_array, check_bool, check_instance, check_number, check_seed
 
 Array = Any
 
@@ -146,10 +146,17 @@ def gradcheck(module: Layer | Sequential | Loss, x: Array, target: Array | None 
     Returns a :class:`GradcheckResult`; on failure prints its table and raises
     :class:`GradcheckError` (unless ``raise_on_failure=False``).
     """
+    check_instance(module, (Layer, Sequential, Loss), "gradcheck: module")
     check_array(x, "gradcheck: x", ndim=None)
+    eps = check_number(eps, "gradcheck: eps", low=0, low_open=True)
+    tol = check_number(tol, "gradcheck: tol", low=0, low_open=True)
+    check_seed(seed, "gradcheck: seed")
+    raise_on_failure = check_bool(raise_on_failure, "gradcheck: raise_on_failure")
+    verbose = check_bool(verbose, "gradcheck: verbose")
     if isinstance(module, Loss):
         if target is None:
             raise ValueError("gradcheck of a loss needs a target")
+        check_array(target, "gradcheck: target", allow_int=True)
         check_float64({"pred": x, **({"target": target} if target.dtype.kind == "f" else {})})
         module.forward(x, target)
         analytic = {"pred": module.backward().copy()}
@@ -163,8 +170,8 @@ def gradcheck(module: Layer | Sequential | Loss, x: Array, target: Array | None 
         return check_gradients(f, arrays, analytic, eps=eps, tol=tol,
                                raise_on_failure=raise_on_failure, verbose=verbose)
 
-    if not isinstance(module, (Layer, Sequential)):
-        raise TypeError(f"gradcheck takes a Layer, Sequential or Loss, got {type(module).__name__}")
+    if target is not None:
+        raise ValueError("gradcheck: target is for a loss; a layer or chain is checked on x alone")
     params = module.params if isinstance(module, Layer) else {name: p for name, p, _ in module.named_parameters()}
     check_float64({"x": x, **params})         # before anything runs: a refused check changes nothing
     width = module.in_features

@@ -229,7 +229,8 @@ def check_activation_backward(module: ModuleType, name: str, layer_class: str) -
     result = minirai.gradcheck(Learner(), x, raise_on_failure=False, verbose=False)
     if not result.ok:
         raise Failed(f"a {layer_class} with your backward fails minirai.gradcheck:\n{result.table()}")
-    return f"matches minirai.{layer_class} (max diff {error:.1e}); gradcheck worst rel. error {result.max_rel_error:.1e}"
+    return (f"matches minirai.{layer_class} (max diff {error:.1e}); "
+            f"gradcheck worst rel. error {result.max_rel_error:.1e}")
 
 
 def check_bce_backward(module: ModuleType) -> str:

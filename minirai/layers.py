@@ -25,7 +25,7 @@ import numpy as np
 
 from . import backend
 from .protocol import by_name, named, settings_of
-from .validate import check_number
+from .validate import check_number, check_seed
 
 Array = Any  # a NumPy or CuPy array
 
@@ -178,6 +178,7 @@ class Linear(Layer):
         self.gain = check_number(gain, "Linear gain", low=0, low_open=True)
         self.input_mean = check_number(input_mean, "Linear input_mean")
         dtype = backend.resolve_dtype(dtype)
+        check_seed(rng, "Linear rng")
         W, b = initial_weights(self.in_features, self.out_features, init, np.random.default_rng(rng),
                                gain=self.gain, input_mean=self.input_mean)
         xp = backend.xp()

@@ -30,7 +30,7 @@ from .network import Sequential
 from .optim import Optimizer
 from .rai import RAI, RelaxedFit, Schedule, as_schedule, chained_metrics, cut_positions
 from .train import TrainingLoop, prepare_data
-from .validate import check_instance, check_number, check_seed
+from .validate import check_bool, check_instance, check_number, check_seed
 
 Array = Any
 TABLES = ("persistent", "per-batch")
@@ -92,6 +92,7 @@ class MiniBatchRAI(RelaxedFit):
             raise ValueError(f"MiniBatchRAI: weight_steps='per-epoch' needs tables='persistent' and one step per "
                              f"batch (inner_steps=1), got tables={tables!r}, inner_steps={inner_steps}")
         self.seed = check_seed(seed, "MiniBatchRAI: seed")
+        shuffle = check_bool(shuffle, "MiniBatchRAI: shuffle")
         self.model, self.loss = model, loss
         self.X, self.y = prepare_data(model, loss, X, y)
         self._labels = y                                  # as given (each batch's RAI prepares its own)

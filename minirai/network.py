@@ -19,7 +19,7 @@ from . import backend
 from .packing import Packed, Slot, pack
 from .layers import Activation, Layer, Linear
 from .protocol import by_name
-from .validate import check_number, check_seed
+from .validate import check_bool, check_number, check_seed
 
 Array = Any
 
@@ -128,11 +128,11 @@ class Sequential:
 
     @property
     def in_features(self) -> int | None:
-        return next((l.in_features for layer in self.layers if l.in_features is not None), None)
+        return next((layer.in_features for layer in self.layers if layer.in_features is not None), None)
 
     @property
     def out_features(self) -> int | None:
-        return next((l.out_features for layer in reversed(self.layers) if l.out_features is not None), None)
+        return next((layer.out_features for layer in reversed(self.layers) if layer.out_features is not None), None)
 
     @property
     def dtype(self) -> np.dtype:
@@ -234,10 +234,11 @@ def mlp(sizes: Sequence[int], activation: ActivationSpec = "relu", output_activa
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
         raise TypeError(f"mlp: sizes must be a list of layer widths such as [2, 16, 1], got {sizes!r}")
     for size in sizes:
-        check_number(size, "mlp: each size", low=1, integer=True)
+        check_number(size, "mlp: each of sizes", low=1, integer=True)
     if len(sizes) < 2:
         raise ValueError(f"mlp needs at least an input and an output size, got {list(sizes)}")
     check_seed(seed, "mlp: seed")
+    packed = check_bool(packed, "mlp: packed")
     if init not in Linear.INITS:
         raise ValueError(f"mlp: init must be one of {Linear.INITS}, got {init!r}")
     hidden = make_activation(activation, "activation")

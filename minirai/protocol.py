@@ -61,7 +61,8 @@ def find_class(base: type, path: str) -> type:
 
 
 def snake_case(name: str) -> str:
-    """``LeakyReLU`` -> ``leaky_relu``, ``Softplus`` -> ``softplus``, ``ReLU`` -> ``relu``, ``RMSprop`` -> ``rmsprop``."""
+    """``LeakyReLU`` -> ``leaky_relu``, ``Softplus`` -> ``softplus``, ``ReLU`` -> ``relu``,
+    ``RMSprop`` -> ``rmsprop``."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 

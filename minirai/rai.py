@@ -40,7 +40,7 @@ from .network import Sequential
 from .optim import Optimizer
 from .train import (History, TrainingDiverged, TrainingLoop, _progress, check_finite, check_finite_weights,
                     evaluate, keeping, prepare_data)
-from .validate import check_instance, check_number
+from .validate import check_instance, check_number, check_progress
 
 Array = Any
 Schedule = Callable[[int], float]
@@ -77,14 +77,14 @@ def cut_positions(model: Sequential, cuts: str | Sequence[int] | None) -> list[i
         return every[slice(*(int(v) if v else None for v in (start, stop, step)))]
     for p in cuts:
         if isinstance(p, (bool, np.bool_)) or not isinstance(p, (int, np.integer)):
-            raise ValueError(f"cut positions must be integers, got {p!r}")
+            raise ValueError(f"cuts: cut positions must be integers, got {p!r} in {list(cuts)!r}")
     positions = [int(p) for p in cuts]
     for p in positions:
         if not 1 <= p <= n - 1:
-            raise ValueError(f"cut position {p} is outside 1..{n - 1} (a cut sits between two layers "
+            raise ValueError(f"cuts: cut position {p} is outside 1..{n - 1} (a cut sits between two layers "
                              f"of this {n}-layer model)")
     if len(set(positions)) != len(positions):
-        raise ValueError(f"cut positions repeat: {positions}")
+        raise ValueError(f"cuts: cut positions repeat: {positions}")
     return sorted(positions)
 
 
@@ -186,6 +186,10 @@ class RelaxedFit:
         record_every = check_number(record_every, f"{where}: record_every", low=1, integer=True)
         if callback is not None and not callable(callback):
             raise TypeError(f"{where}: callback must be a function (step, trainer), got {type(callback).__name__}")
+        check_progress(progress, f"{where}: progress")
+        if recorder is not None:
+            check_instance(recorder, GradientRecorder, f"{where}: recorder",
+                           "minirai.inspect.GradientRecorder(every=k)")
         if X_val is not None:
             X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
         history = RAIHistory(len(self.cuts))
@@ -416,7 +420,8 @@ class RAI(RelaxedFit):
         """Name the first non-finite quantity of the last forward (output loss, a cut, a table)."""
         for s, value in enumerate(self.hidden_values):
             if not np.isfinite(backend.to_float(value)):
-                return f"the hidden loss at cut {s + 1} (after layer {self.cuts[s] - 1}) became {backend.to_float(value)}"
+                return (f"the hidden loss at cut {s + 1} (after layer {self.cuts[s] - 1}) "
+                        f"became {backend.to_float(value)}")
         for s, table in enumerate(self.tables):
             if not backend.to_bool(backend.array_module(table).isfinite(table).all()):
                 return f"table {s + 1} (after layer {self.cuts[s] - 1}) holds NaN or inf"

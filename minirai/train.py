@@ -31,8 +31,8 @@ from .inspect import GradientRecorder
 from .losses import Loss
 from .network import Sequential
 from .optim import Optimizer
-from .validate import (check_inputs, check_instance, check_number, check_same_dtype, check_seed,
-                       check_targets)
+from .validate import (check_bool, check_inputs, check_instance, check_number, check_progress, check_same_dtype,
+                       check_seed, check_targets)
 
 Array = Any
 
@@ -268,6 +268,10 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     start_step = check_number(start_step, "fit: start_step", low=0, integer=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"fit: callback must be a function (step, model), got {type(callback).__name__}")
+    shuffle = check_bool(shuffle, "fit: shuffle")
+    check_progress(progress, "fit: progress")
+    if recorder is not None:
+        check_instance(recorder, GradientRecorder, "fit: recorder", "minirai.inspect.GradientRecorder(every=k)")
     X, y = prepare_data(model, loss, X, y)
     if X_val is not None:
         X_val, y_val = prepare_data(model, loss, X_val, y_val, name="_val")

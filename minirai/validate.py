@@ -110,6 +110,21 @@ def check_pair_of_numbers(value: Any, name: str, **limits: Any) -> tuple[float, 
     return (check_number(value[0], f"{name}[0]", **limits), check_number(value[1], f"{name}[1]", **limits))
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """``value`` as a bool, or a TypeError naming ``name`` (a string or a number is not taken for a flag)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
+def check_progress(value: Any, name: str) -> Any:
+    """A training loop's ``progress``: True, False, or a dict of tqdm options."""
+    if not isinstance(value, (bool, np.bool_, dict)):
+        raise TypeError(f"{name} must be True, False or a dict of tqdm options (desc, position, ...), "
+                        f"got {value!r} ({type(value).__name__})")
+    return value
+
+
 def check_seed(seed: Any, name: str = "seed") -> Any:
     """A seed for NumPy's generators: None, a non-negative integer, or a ``numpy.random.Generator``."""
     if seed is None or isinstance(seed, np.random.Generator):
@@ -139,4 +154,5 @@ def check_instance(value: Any, cls: type | tuple[type, ...], name: str, hint: st
     """A TypeError naming ``name`` when ``value`` is not a ``cls``."""
     if not isinstance(value, cls):
         expected = cls.__name__ if isinstance(cls, type) else " or ".join(c.__name__ for c in cls)
-        raise TypeError(f"{name} must be a minirai {expected}, got {type(value).__name__}" + (f"; {hint}" if hint else ""))
+        raise TypeError(f"{name} must be a minirai {expected}, got {type(value).__name__}"
+                        + (f"; {hint}" if hint else ""))

@@ -83,8 +83,8 @@ def parse(argv):
         out, argv = argv[k + 1], argv[:k] + argv[k + 2:]
     opts = dict(init="orthogonal", bs=32, iters=3000, seed=0, cuts="linear[3:]", lam=1.0, inner=1, shuffle=1,
                 every=100, wopt="adam", wlr=1e-2, eps=1e-8, beta=0.9, etam=0.5, etap=1.2, smax=50.0, decay="none",
-                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1, first="", flr=0.1,
-                lsq=0, rho=1e-2, gamma=0.9)
+                wlr0=0.0, gain0=1.0, topt="same", tlr=1e-2, epoch=0, sag=0, wevery=1, shards=0, rowfrac=1, first="",
+                flr=0.1, lsq=0, rho=1e-2, gamma=0.9)
     if not argv:
         raise SystemExit(USAGE)
     for item in argv[1:]:

@@ -37,7 +37,7 @@ def test_a_saved_network_predicts_the_same(tmp_path, moons, dtype):
         progress=False)
     minirai.save(model, tmp_path / "net.npz")
     loaded = minirai.load(tmp_path / "net.npz")
-    assert [repr(type(l)) for l in loaded.layers] == [repr(type(l)) for l in model.layers]
+    assert [repr(type(layer)) for layer in loaded.layers] == [repr(type(layer)) for layer in model.layers]
     assert loaded.layers[2].negative_slope == 0.2 and loaded.packed is not None and loaded.dtype == dtype
     X = moons.X_test.astype(dtype)
     assert same_bytes(loaded.forward(X), model.forward(X))

@@ -102,7 +102,7 @@ def test_load_by_name():
     (lambda: data.classification(n_test=0), "n_test"),
     (lambda: data.digits(test_fraction=0), "test_fraction"),
     (lambda: data.digits(test_fraction=1.0), "test_fraction"),
-    (lambda: data.load("mnist"), "unknown dataset 'mnist'"),
+    (lambda: data.load("mnist"), "load: name must be one of .* got 'mnist'"),
 ], ids=["moons_n0", "moons_n2.5", "moons_test-1", "circles_n0", "classification_n0", "classification_n-5",
         "classification_test0", "digits_fraction0", "digits_fraction1", "load_unknown"])
 def test_bad_arguments_are_value_errors(call, message):

@@ -1,7 +1,7 @@
 """docs/debugging.md names breakpoints as ``file:line``: check that each still points where the page says.
 
-* every row of the page's ``file:line`` tables ("Where to stop", the fast path's): the source line starts with the quoted code
-  (the rest of the line, if any, is a comment);
+* every row of the page's ``file:line`` tables ("Where to stop", the fast path's): the source line starts with the
+  quoted code (the rest of the line, if any, is a comment);
 * every location pdb prints in the page's sessions (``> .../minirai/x.py(N)f()`` or a frame of
   ``w``, then ``-> code``): line N is that code;
 * every ``minirai/...py:N`` the page names: line N is where a statement starts, so pdb can stop there.

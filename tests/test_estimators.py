@@ -83,7 +83,8 @@ def test_a_saved_estimator_predicts_the_same(tmp_path, digits, method):
 
 @pytest.mark.parametrize("params, message", [
     (dict(method="gd"), "method must be one of"), (dict(solver="lbfgs"), "solver must be one of"),
-    (dict(activation="no_such_activation"), "activation must be one of"), (dict(hidden_layer_sizes=(0,)), "positive integer"),
+    (dict(activation="no_such_activation"), "activation must be one of"),
+    (dict(hidden_layer_sizes=(0,)), "positive integer"),
     (dict(hidden_layer_sizes="big"), "hidden_layer_sizes must be a tuple"), (dict(max_iter=0), "max_iter"),
     (dict(learning_rate_init=-1.0), "learning_rate_init"), (dict(batch_size=0), "batch_size"),
     (dict(device="tpu"), "device must be one of"), (dict(dtype="int8"), "dtype must be float32 or float64"),

@@ -102,7 +102,8 @@ def test_cli_reproduce_prints_the_table(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     header = next(line for line in out.splitlines() if line.startswith("experiment"))
-    for column in ("method", "device", "iters", "relaxed loss", "chained loss", "train acc", "test acc", "identity gap"):
+    for column in ("method", "device", "iters", "relaxed loss", "chained loss", "train acc", "test acc",
+                   "identity gap"):
         assert column in header, column
     assert "relaxed loss: what RAI's optimizer minimises" in out          # the legend under the table
     assert "summary.json" in out.splitlines()[-1] and "\x1b" not in out      # the files, no escape codes

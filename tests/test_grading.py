@@ -19,16 +19,22 @@ SOLUTIONS = (ROOT / "tutorials" / "solutions.py").read_text()
 MISTAKES = [
     ("1", "def linear_forward(x, W, b):\n    return x @ W", "y at index (0, 0): expected"),
     ("1", "def linear_forward(x, W, b):\n    return -(x @ W + b)", "the sign is flipped"),
-    ("2", "def linear_backward(x, W, dy):\n    return dy @ W.T, dy.T @ x, dy.sum(axis=0)", "dW: shape (4, 3), expected (3, 4): it is transposed"),
-    ("2", "def linear_backward(x, W, dy):\n    return x.T @ dy, dy @ W.T, dy.sum(axis=0)", "you returned dW in its place (the parts are swapped"),
-    ("2", "def linear_backward(x, W, dy):\n    return dy @ W.T, x.T @ dy, dy.mean(axis=0)", "db at index (0,): expected"),
-    ("2", "def linear_backward(x, W, dy):\n    return dy @ W.T, x.T @ dy / len(x), dy.sum(axis=0)", "a factor N missing, or 1/N too many (yours is 0.2 × the expected)"),
+    ("2", "def linear_backward(x, W, dy):\n    return dy @ W.T, dy.T @ x, dy.sum(axis=0)",
+     "dW: shape (4, 3), expected (3, 4): it is transposed"),
+    ("2", "def linear_backward(x, W, dy):\n    return x.T @ dy, dy @ W.T, dy.sum(axis=0)",
+     "you returned dW in its place (the parts are swapped"),
+    ("2", "def linear_backward(x, W, dy):\n    return dy @ W.T, x.T @ dy, dy.mean(axis=0)",
+     "db at index (0,): expected"),
+    ("2", "def linear_backward(x, W, dy):\n    return dy @ W.T, x.T @ dy / len(x), dy.sum(axis=0)",
+     "a factor N missing, or 1/N too many (yours is 0.2 × the expected)"),
     ("3", "def sigmoid_backward(y, dy):\n    return dy * (1 - y)", "dx at index"),
     ("3", "def sigmoid_backward(y, dy):\n    return -dy * y * (1 - y)", "the sign is flipped"),
     ("4", "def tanh_backward(y, dy):\n    return dy * (1 - y)", "dx at index"),
-    ("4", "def tanh_backward(y, dy):\n    return 2 * dy * (1 - y * y)", "a factor 2 too many, or 1/2 missing (yours is 2 × the expected)"),
+    ("4", "def tanh_backward(y, dy):\n    return 2 * dy * (1 - y * y)",
+     "a factor 2 too many, or 1/2 missing (yours is 2 × the expected)"),
     ("4", "def tanh_backward(y, dy):\n    y *= y\n    return dy * (1 - y)", "changed its input y in place"),
-    ("5", "def bce_backward(p, t):\n    return (p - t) / (p * (1 - p))", "a factor M too many, or 1/M missing (yours is 8 × the expected)"),
+    ("5", "def bce_backward(p, t):\n    return (p - t) / (p * (1 - p))",
+     "a factor M too many, or 1/M missing (yours is 8 × the expected)"),
     ("5", "def bce_backward(p, t):\n    return (t - p) / (p * (1 - p)) / p.size", "the sign is flipped"),
     ("6", textwrap.dedent("""\
         def numerical_gradient(f, x, eps=1e-5):
@@ -134,7 +140,7 @@ MISTAKES = [
             agreement = np.sign(grad) * np.sign(prev_grad)
             step[...] = np.clip(np.where(agreement > 0, step * etas[1], np.where(agreement < 0, step * etas[0], step)), *step_sizes)
             param -= np.sign(grad) * step
-            prev_grad[...] = grad"""), "on a sign flip Rprop skips that entry's move"),
+            prev_grad[...] = grad"""), "on a sign flip Rprop skips that entry's move"),  # noqa: E501 (the submission's line 4 is 124 long)
     ("10", textwrap.dedent("""\
         def rprop_update(param, grad, prev_grad, step, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
             import numpy as np
@@ -173,7 +179,8 @@ MISTAKES = [
             N, H = Z.shape
             o = np.tanh(X @ W1 + b1)
             p = sigmoid(Z @ W2 + b2)
-            return ((p - y) / N) @ W2.T, -2 * (o - Z) / (N * H)"""), "a factor λ missing, or 1/λ too many (yours is 1.43 × the expected)"),
+            return ((p - y) / N) @ W2.T, -2 * (o - Z) / (N * H)"""),
+     "a factor λ missing, or 1/λ too many (yours is 1.43 × the expected)"),
     ("12", SOLUTIONS.split("def rai_table_gradient")[0] + textwrap.dedent("""\
         def rai_table_gradient(X, Z, y, W1, b1, W2, b2, lam):
             N, H = Z.shape

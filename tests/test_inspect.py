@@ -178,10 +178,11 @@ def test_capture_matches_norms_computed_directly():
     def norm(a):
         return np.linalg.norm(np.asarray(a, dtype=np.float64))
 
-    np.testing.assert_allclose(recorder["weight_grad"][0], [norm(l.grads["W"]) for l in linear], rtol=1e-5)
-    np.testing.assert_allclose(recorder["bias_grad"][0], [norm(l.grads["b"]) for l in linear], rtol=1e-5)
-    np.testing.assert_allclose(recorder["output_grad"][0], [norm(l.grad_output) for l in model.layers], rtol=1e-5)
-    np.testing.assert_allclose(recorder["activation"][0], [norm(l.y) for l in model.layers], rtol=1e-5)
+    np.testing.assert_allclose(recorder["weight_grad"][0], [norm(layer.grads["W"]) for layer in linear], rtol=1e-5)
+    np.testing.assert_allclose(recorder["bias_grad"][0], [norm(layer.grads["b"]) for layer in linear], rtol=1e-5)
+    np.testing.assert_allclose(recorder["output_grad"][0], [norm(layer.grad_output) for layer in model.layers],
+                               rtol=1e-5)
+    np.testing.assert_allclose(recorder["activation"][0], [norm(layer.y) for layer in model.layers], rtol=1e-5)
     assert (recorder["weight_grad"][0] > 0).all()
 
 
@@ -206,7 +207,7 @@ def test_table_grad_is_the_norm_of_its_two_parts(textbook, stacked):
         np.testing.assert_allclose(table_target[k], np.linalg.norm(parts_target[k]), rtol=1e-12)
     assert (table > 0).all() and (table_in > 0).all() and (table_target > 0).all()
     linear = [layer for layer in rai.model.layers if isinstance(layer, minirai.Linear)]
-    np.testing.assert_allclose(recorder["weight_grad"][-1], [np.linalg.norm(l.grads["W"]) for l in linear],
+    np.testing.assert_allclose(recorder["weight_grad"][-1], [np.linalg.norm(layer.grads["W"]) for layer in linear],
                                rtol=1e-12)
 
 

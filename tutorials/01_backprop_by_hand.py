@@ -183,9 +183,11 @@ print(broken.table())
 #
 # `fit` runs these four lines on minirai's *fast path* (`minirai/fast/`): twins of the same
 # methods that reuse arrays and compile the elementwise loops, and give the same numbers bit
-# for bit. To step through the methods you have just read, inside `fit`, switch it off:
-# `with minirai.reference(): train.fit(...)` (or run the script with `MINIRAI_REFERENCE=1`);
-# then a breakpoint in `Linear.backward` stops for every Linear layer at every step.
+# for bit. Under a debugger (`python -m pdb`, `breakpoint()`, VS Code, PyCharm) `fit` runs the
+# methods you have just read instead, and says so in one line: a breakpoint in
+# `Linear.backward` then stops for every Linear layer at every step. Without a debugger,
+# `with minirai.reference(): train.fit(...)` (or `MINIRAI_REFERENCE=1`) does the same, and
+# `MINIRAI_REFERENCE=0` keeps the fast path even under a debugger.
 
 # %%
 moons = data.moons()

@@ -87,9 +87,9 @@ print(f"at step 0: relaxed loss {start['relaxed_loss']:.5f} = chained loss {star
 # optimizer may set directly. Keep that in mind for section 4.
 #
 # (Blocks 1 to 39 are identical `[Sigmoid, Linear(64, 64)]` blocks; inside `fit` the fast
-# path runs them as one batched computation, `trainer.stacks`. The numbers are the same; only
-# the per-layer arrays of those blocks then sit on the stacked layers. Run with
-# `MINIRAI_REFERENCE=1` to have each block run through its own layers.)
+# path runs them as one batched computation (`minirai.fast.stacking.plan(trainer)` lists the
+# groups). The numbers are the same, and each block's layers hold their own rows of it. Under a
+# debugger, or with `MINIRAI_REFERENCE=1`, each block runs through its own layers.)
 #
 # ## 2. The relaxed objective and a table's two gradients
 #

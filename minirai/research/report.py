@@ -10,8 +10,9 @@ import numpy as np
 if TYPE_CHECKING:
     from .study import Study
 
-COLUMNS = (("train_acc", "train acc", ".3f"), ("test_acc", "test acc", ".3f"), ("chained_loss", "chained loss", ".3g"),
-           ("relaxed_loss", "relaxed loss", ".2e"), ("identity_gap", "identity gap", ".2e"), ("seconds", "seconds", ".1f"))
+COLUMNS = (("train_acc", "train acc", ".3f"), ("test_acc", "test acc", ".3f"),
+           ("chained_loss", "chained loss", ".3g"), ("relaxed_loss", "relaxed loss", ".2e"),
+           ("identity_gap", "identity gap", ".2e"), ("seconds", "seconds", ".1f"))
 
 
 def disagreement(predictions: list[np.ndarray]) -> float | None:
@@ -44,7 +45,8 @@ def summarise(results: list[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    head = ["dataset", "depth", "method", "device", "runs"] + [title for _, title, _ in COLUMNS] + ["boundary variability"]
+    head = (["dataset", "depth", "method", "device", "runs"] + [title for _, title, _ in COLUMNS]
+            + ["boundary variability"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [row["dataset"], str(row["depth"]), row["method"], row["device"], str(row["runs"])]

@@ -153,7 +153,8 @@ def load_study(path: str | Path) -> Study:
     return Study(table["name"], runs, options, parsed)
 
 
-def _check_entries(path: Path, key: str, values: list, kind: type, choices: list | None, low: int | None = None) -> None:
+def _check_entries(path: Path, key: str, values: list, kind: type, choices: list | None,
+                   low: int | None = None) -> None:
     for value in values:
         if isinstance(value, bool) or not isinstance(value, kind):
             raise ValueError(f"study file {path}: [study] {key} must hold {kind.__name__}s, got {value!r}")
