@@ -44,17 +44,20 @@ QUANTITIES = ("weight_grad", "bias_grad", "output_grad", "activation",
               "table_grad", "table_grad_input", "table_grad_target")
 
 
-def squared_norms(stack: Array) -> Array:
-    """Squared Frobenius norm of each ``stack[g]`` (a (G,) float64 array on stack's device)."""
-    xp = backend.array_module(stack)
-    flat = stack.reshape(stack.shape[0], -1)
-    fast = xp.einsum("gi,gi->g", flat, flat).astype(np.float64)
+def squared_norms(arrays: list[Array]) -> Array:
+    """Squared Frobenius norm of each array (a (len,) float64 array on their device).
+
+    One dot product per array, in its own dtype; where a float32 sum under- or overflows (or is 0)
+    it is redone in float64, and an array of zeros stays exactly 0."""
+    xp = backend.array_module(arrays[0])
+    flat = [a.reshape(-1) for a in arrays]
+    with np.errstate(over="ignore", under="ignore"):    # (redone in float64 below)
+        dots = [f @ f for f in flat]                     # NumPy: scalars; on a device: 0-d arrays
+        fast = (np.array(dots, dtype=np.float64) if xp is np else xp.stack(dots).astype(np.float64))
     suspicious = ~((fast > 1e-30) & (fast < 1e30))      # float32 under/overflow, or all zero
-    if backend.to_bool(suspicious.any()):
-        suspicious &= (flat != 0).any(axis=1)            # rows of zeros really are zero
-        if backend.to_bool(suspicious.any()):
-            rows = xp.nonzero(suspicious)[0]
-            fast[rows] = xp.einsum("gi,gi->g", flat[rows], flat[rows], dtype=np.float64)
+    if backend.to_bool(suspicious.any()):               # (an array of zeros gives exactly 0 again)
+        for k in backend.to_numpy(xp.nonzero(suspicious)[0]).tolist():
+            fast[k] = xp.einsum("i,i->", flat[k], flat[k], dtype=np.float64)
     return fast
 
 
@@ -95,11 +98,12 @@ class GradientRecorder:
         self.steps.append(int(step))
         for name in QUANTITIES:
             width = len(self.cuts) if name.startswith("table") else len(sources[name])
-            row = xp.full(width, np.nan, dtype=np.float64)
-            for k, a in enumerate(sources[name]):
-                if a is not None:
-                    row[k] = xp.sqrt(squared_norms(a[None]))[0]
-            self.rows[name].append(backend.to_numpy(row))
+            row = np.full(width, np.nan, dtype=np.float64)
+            present = [k for k, a in enumerate(sources[name]) if a is not None]
+            if present:
+                norms = xp.sqrt(squared_norms([sources[name][k] for k in present]))
+                row[present] = backend.to_numpy(norms)
+            self.rows[name].append(row)
 
     # -- reading ----------------------------------------------------------------------------------
     def __getitem__(self, name: str) -> np.ndarray:

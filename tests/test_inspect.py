@@ -229,11 +229,11 @@ def test_tiny_and_huge_float32_gradients_get_their_true_norm():
 
 
 def test_squared_norms_mixes_fast_and_exact_rows():
-    """squared_norms: float64 results, exact zeros kept, underflowing rows redone."""
+    """squared_norms: float64 results, exact zeros kept, underflowing arrays redone."""
     stack = np.zeros((3, 50), np.float32)
     stack[0] = 1e-30
     stack[1] = 2.0
-    result = squared_norms(stack)
+    result = squared_norms(list(stack))
     assert result.dtype == np.float64
     np.testing.assert_allclose(result, [50 * 1e-60, 200.0, 0.0], rtol=1e-6)
 
