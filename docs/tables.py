@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from minirai import grading, layers, losses, optim  # noqa: E402
 from minirai.fast.chain import FAST_LAYERS  # noqa: E402
 from minirai.fast.optim import FAST_UPDATES  # noqa: E402
-from minirai.protocol import snake_case, subclasses  # noqa: E402
+from minirai.protocol import name_of, subclasses  # noqa: E402
 
 START = re.compile(r"<!-- generated: (\w+) \(python docs/tables.py rewrites it\) -->\n")
 END = "<!-- end generated -->"
@@ -56,7 +56,7 @@ def built_in(base: type, module: str) -> list[type]:
 def layers_table() -> str:
     rows = ["| layer | name | what it computes | settings | fast twin |", "|---|---|---|---|---|"]
     for cls in built_in(layers.Layer, "minirai.layers"):
-        name = f"`{snake_case(cls.__name__)}`" if issubclass(cls, layers.Activation) else "–"
+        name = f"`{name_of(cls)}`" if issubclass(cls, layers.Activation) else "–"
         twin = "yes" if cls in FAST_LAYERS else "no"
         rows.append(f"| `{cls.__name__}` | {name} | {summary(cls)} | {settings(cls)} | {twin} |")
     return "\n".join(rows)
@@ -73,7 +73,7 @@ def optimizers_table() -> str:
     rows = ["| optimizer | name | rule | settings | fused kernel |", "|---|---|---|---|---|"]
     for cls in built_in(optim.Optimizer, "minirai.optim"):
         kernel = "yes" if FAST_UPDATES.get(cls) is not None else "no (chunked NumPy)"
-        rows.append(f"| `{cls.__name__}` | `{snake_case(cls.__name__)}` | {summary(cls)} | {settings(cls)} | "
+        rows.append(f"| `{cls.__name__}` | `{name_of(cls)}` | {summary(cls)} | {settings(cls)} | "
                     f"{kernel} |")
     return "\n".join(rows)
 

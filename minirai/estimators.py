@@ -109,7 +109,7 @@ class _MLP(BaseEstimator):
         """Train by BP or RAI (a new network, or with ``keep`` the fitted one); sets the fitted attributes."""
         from .minibatch import MiniBatchRAI   # noqa: PLC0415 - these import train, which imports this package's
         from .rai import RAI                  # noqa: PLC0415   neighbours
-        from .train import check_finite, fit   # noqa: PLC0415
+        from .train import fit     # noqa: PLC0415
         sizes = self._check_parameters()
         seed = int(check_random_state(self.random_state).randint(2 ** 31 - 1))
         dtype = backend.resolve_dtype(self.dtype)
@@ -119,7 +119,6 @@ class _MLP(BaseEstimator):
         try:
             if keep:
                 model, optimizer = self.model_, self.optimizer_
-                self._restore = snapshot(model, optimizer)          # what a failure writes back
             else:
                 model = mlp([X.shape[1], *sizes, n_outputs], self.activation, output, seed=seed, dtype=dtype)
             X_dev = backend.to_device(X.astype(dtype), module)
@@ -141,7 +140,6 @@ class _MLP(BaseEstimator):
                 self.loss_ = history.last("chained_loss")
         finally:
             backend.use_module(previous)
-        check_finite(self.loss_, "the training loss (all examples)", history["step"][-1], history)
         self.model_, self.optimizer_, self.history_ = model, optimizer, history
         self.n_iter_ = getattr(self, "n_iter_", 0) + iters if keep else iters
 
@@ -171,8 +169,7 @@ class _MLP(BaseEstimator):
 
 def snapshot(model: Any, optimizer: Any) -> Any:
     """A function that writes back, in place, the arrays a run changes (weights, optimizer state, its
-    step count) as they are now. State entries are found again by index and key when it runs: the
-    fast path may have moved them into one flat array meanwhile."""
+    step count) as they are now (state entries found again by index and key, wherever they are then)."""
     params = [(p, p.copy()) for p, _ in model.parameters()]
     state = [(i, key, value.copy()) for i, entries in enumerate(optimizer.state) for key, value in entries.items()]
     steps = optimizer.steps
@@ -192,17 +189,15 @@ def unchanged_on_error(method: Any) -> Any:
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         before = dict(self.__dict__)
+        restore = snapshot(self.model_, self.optimizer_) if "optimizer_" in before else None
         try:
             return method(self, *args, **kwargs)
         except BaseException:
-            restore = self.__dict__.get("_restore")
-            if restore is not None:
+            if restore is not None:          # partial_fit trains the fitted network itself
                 restore()
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
-        finally:
-            self.__dict__.pop("_restore", None)
     return wrapper
 
 

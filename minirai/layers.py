@@ -129,7 +129,11 @@ class Layer:
             mine[...] = backend.to_device(value, backend.array_module(mine))
 
     def extra_repr(self) -> str:
-        return ", ".join(f"{key}={value!r}" for key, value in self.config().items())
+        try:
+            settings = self.config()
+        except TypeError:           # a setting not kept as an attribute: say nothing (saving it says why)
+            return ""
+        return ", ".join(f"{key}={value!r}" for key, value in settings.items())
 
     def __repr__(self) -> str:
         parts = [self.extra_repr()] if self.extra_repr() else []
@@ -201,9 +205,10 @@ class Linear(Layer):
 
     def config(self) -> dict[str, Any]:
         """in_features, out_features, init, gain and input_mean (``rng`` and ``dtype`` are not settings:
-        the weights and their dtype are the parameters)."""
+        the weights and their dtype are the parameters), and a subclass's own ``__init__`` arguments."""
         return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init,
-                "gain": self.gain, "input_mean": self.input_mean}
+                "gain": self.gain, "input_mean": self.input_mean,
+                **settings_of(self, type(self).__init__, skip=("rng", "dtype"))}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], params: dict[str, np.ndarray] | None = None) -> "Linear":

@@ -57,6 +57,13 @@ class Loss:
         """The settings this loss was made with (none for the built-in ones); see :mod:`minirai.protocol`."""
         return settings_of(self, type(self).__init__)
 
+    def __getstate__(self) -> dict[str, Any]:      # (pickle, joblib: the weak references stay behind)
+        return {key: value for key, value in self.__dict__.items() if key != "_prepared"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prepared = weakref.WeakValueDictionary()
+
     def diagnose(self) -> None:
         """After a non-finite loss: raise a clearer error if the last inputs explain it (a check that
         would cost a device synchronisation at every step is made here instead; default: none)."""
@@ -197,11 +204,14 @@ class BCE(Loss):
 class BCEWithLogits(Loss):
     r"""Binary cross-entropy on raw scores z (a Sigmoid folded in), targets t ∈ [0, 1].
 
+    Its name is ``"bce_with_logits"`` (a name that the class name's capitals cannot give).
+
         L = (1/M) Σ [ max(z, 0) - z t + log(1 + e^{-|z|}) ]     (stable for any z)
 
     Backward: ``dL/dz = (σ(z) - t) / M``.
     """
     classification = True
+    name = "bce_with_logits"
 
     def check_target(self, pred_shape: tuple[int, ...], target: Array) -> None:
         super().check_target(pred_shape, target)

@@ -18,6 +18,7 @@ import math
 from typing import Any, Iterable
 
 from . import backend
+from .packing import StateLayout
 from .protocol import by_name, named, settings_of
 from .validate import check_number, check_pair_of_numbers, check_pairs
 
@@ -32,6 +33,9 @@ class Optimizer:
         self.lr = check_number(lr, f"{type(self).__name__}: lr", low=0, low_open=True)
         self.steps = 0
         self.state: list[dict[str, Array]] = [self.init_state(p) for p, _ in self.pairs]
+        # where the pairs lie side by side in one flat array (a packed model), their state does too:
+        # each state[i] entry is a view of it (see minirai.packing; the fast path steps a run at once)
+        self.layout = StateLayout(self.pairs, self.state)
 
     def hyperparameters(self) -> dict[str, Any]:
         """The settings this optimizer was made with (``lr``, ``betas``, ...): ``type(self)(pairs, **them)``

@@ -11,6 +11,11 @@ Pack *before* anything keeps a reference to the old arrays (an optimizer, say):
 :func:`minirai.network.mlp` packs its network as it builds it. The layout groups
 parameters by name (every ``W``, then every ``b``), so the weights of consecutive layers
 of one shape lie side by side and a stack of them is one more view (RAI's stacked path).
+
+An optimizer's state follows its parameters (:class:`StateLayout`, made by ``Optimizer.__init__``):
+where pairs lie side by side in one flat array, each of their state entries becomes a view of one
+flat array too, so a run's state can be updated in one sweep, and ``optimizer.state[i]["m"]``
+still reads (and is) that array's state from the start. Both paths read the same arrays.
 """
 from __future__ import annotations
 
@@ -85,3 +90,103 @@ def pack(slots: list[Slot]) -> Packed:
         slot.params[slot.key] = param_view
         slot.grads[slot.key] = grad_view
     return Packed(flat_params, flat_grads, offsets, slots)
+
+
+Run = tuple[list[int], Array, Array, dict[str, Array]]   # (pair indices, params, grads, state)
+
+
+class StateLayout:
+    """An optimizer's state laid out like its parameters: ``runs`` of adjacent pairs, each with one
+    flat array per state key whose views are the pairs' state entries (state of another shape, or a
+    pair alone, keeps its own arrays and is a run of one)."""
+
+    def __init__(self, pairs: list[tuple[Array, Array]], state: list[dict[str, Array]]) -> None:
+        self.pairs = [(id(p), id(g)) for p, g in pairs]
+        self.runs = lay_out_state(pairs, state)
+        self.entries = [(members[0], run_state) for members, _, _, run_state in self.runs if len(members) == 1]
+        self.views = [(i, key, state[i][key]) for members, *_ in self.runs if len(members) > 1
+                      for i in members for key in state[i]]
+
+    def current(self, pairs: list[tuple[Array, Array]], state: list[dict[str, Array]]) -> bool:
+        """Whether ``pairs`` and ``state`` are still those laid out (nothing replaced since)."""
+        return (self.pairs == [(id(p), id(g)) for p, g in pairs]
+                and all(state[i] is entry for i, entry in self.entries)
+                and all(state[i].get(key) is view for i, key, view in self.views))
+
+
+def lay_out_state(pairs: list[tuple[Array, Array]], state: list[dict[str, Array]]) -> list[Run]:
+    """Find the runs of adjacent pairs and move each run's state into flat arrays (the ``state[i]``
+    entries become views, with the same values)."""
+    runs = []
+    for members, params, grads in contiguous_runs(pairs):
+        first = state[members[0]]
+        if len(members) == 1 or any(state[i].keys() != first.keys()
+                                    or any(tuple(v.shape) != tuple(pairs[i][0].shape) or v.dtype != first[k].dtype
+                                           for k, v in state[i].items()) for i in members):
+            runs += [([i], *pairs[i], state[i]) for i in members]      # alone, or state of another shape
+            continue
+        xp = backend.array_module(params)
+        flat_state = {key: xp.empty(params.shape, value.dtype) for key, value in first.items()}
+        offset = 0
+        for i in members:
+            size = pairs[i][0].size
+            for key, flat in flat_state.items():
+                view = flat[offset:offset + size].reshape(state[i][key].shape)
+                view[...] = state[i][key]
+                state[i][key] = view
+            offset += size
+        runs.append((members, params, grads, flat_state))
+    return runs
+
+
+def contiguous_runs(pairs: list[tuple[Array, Array]]) -> list[tuple[list[int], Array, Array]]:
+    """Group the pairs that lie side by side in one flat array (in memory order).
+
+    Returns ``(members, params, grads)`` per run: the indices of its pairs, in memory order,
+    and one flat view over their parameters and over their gradients (the pair itself for a
+    run of one).
+    """
+    located = {i: _flat_offset(p, g) for i, (p, g) in enumerate(pairs)}
+    alone = [i for i, offset in located.items() if offset is None]
+    by_memory = sorted((i for i in located if located[i] is not None),
+                       key=lambda i: (id(pairs[i][0].base), located[i]))
+    runs: list[tuple[list[int], Array, Array]] = []
+    members: list[int] = []
+
+    def close() -> None:
+        if len(members) == 1:
+            alone.append(members[0])
+        elif members:
+            p0, g0 = pairs[members[0]]
+            start, end = located[members[0]], located[members[-1]] + pairs[members[-1]][0].size
+            runs.append((list(members), p0.base[start:end], g0.base[start:end]))
+        members.clear()
+
+    for i in by_memory:
+        if members:
+            last = members[-1]
+            p, g = pairs[i]
+            follows = (p.base is pairs[last][0].base and g.base is pairs[last][1].base
+                       and located[i] == located[last] + pairs[last][0].size)
+            if not follows:
+                close()
+        members.append(i)
+    close()
+    runs += [([i], pairs[i][0], pairs[i][1]) for i in sorted(alone)]
+    return runs
+
+
+def _flat_offset(p: Array, g: Array) -> int | None:
+    """Where ``p`` starts in its 1-D base (the same offset for ``g`` in its base), else None."""
+    bases = (getattr(p, "base", None), getattr(g, "base", None))
+    if any(b is None or b.ndim != 1 or not b.flags.c_contiguous for b in bases):
+        return None
+    if not (p.flags.c_contiguous and g.flags.c_contiguous):
+        return None
+    pointers = [backend.data_pointer(a) for a in (p, bases[0], g, bases[1])]
+    if None in pointers:
+        return None
+    offset, remainder = divmod(pointers[0] - pointers[1], p.itemsize)
+    if remainder or (pointers[2] - pointers[3]) != offset * g.itemsize:
+        return None
+    return offset

@@ -48,12 +48,13 @@ def class_path(cls: type) -> str:
 
 
 def find_class(base: type, path: str) -> type:
-    """The subclass of ``base`` (or ``base`` itself) called ``path`` (see :func:`class_path`).
+    """The subclass of ``base`` (or ``base`` itself) called ``path`` (see :func:`class_path`); where a class
+    was defined again (a notebook cell run twice), the newest definition.
 
     Only classes already defined are found: nothing is imported, so a checkpoint cannot make
     minirai run a module. A ValueError says to import the module that defines a missing class.
     """
-    for cls in [base, *subclasses(base)]:
+    for cls in reversed([base, *subclasses(base)]):
         if class_path(cls) == path:
             return cls
     raise ValueError(f"no {base.__name__} class {path!r} is defined in this process; import the module that "
@@ -66,11 +67,20 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z][a-z])", "_", name).lower()
 
 
+def name_of(cls: type) -> str:
+    """A class's name for lookups: its own ``name`` attribute if it sets one, else :func:`snake_case`."""
+    own = cls.__dict__.get("name")
+    return own if isinstance(own, str) else snake_case(cls.__name__)
+
+
 def named(base: type) -> dict[str, type]:
-    """The concrete subclasses of ``base`` by name (:func:`snake_case` of the class name), first come first."""
+    """The subclasses of ``base`` by name (:func:`name_of`). Where two share a name, minirai's own class
+    wins, and otherwise the newest definition (a notebook cell run again replaces its class)."""
     found: dict[str, type] = {}
     for cls in subclasses(base):
-        found.setdefault(snake_case(cls.__name__), cls)
+        key = name_of(cls)
+        if key not in found or not found[key].__module__.startswith("minirai."):
+            found[key] = cls
     return found
 
 
@@ -81,6 +91,6 @@ def by_name(base: type, name: Any, what: str, known: dict[str, type] | None = No
     squeezed = {key.replace("_", ""): cls for key, cls in known.items()}
     key = name.replace("_", "").lower() if isinstance(name, str) else None
     if key not in squeezed:
-        raise ValueError(f"{what} must be one of {sorted(known)} (or the name of a {base.__name__} subclass "
+        raise ValueError(f"{what} must be one of {sorted(known)} (or the name of a subclass of {base.__name__} "
                          f"defined before), got {name!r}")
     return squeezed[key]

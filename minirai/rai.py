@@ -44,6 +44,7 @@ from .validate import check_instance, check_number, check_progress
 
 Array = Any
 Schedule = Callable[[int], float]
+LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
 
 
 # -- where to cut ---------------------------------------------------------------------------
@@ -110,22 +111,27 @@ class Geometric:
     every: int = 1
     maximum: float | None = None
 
-    def __post_init__(self) -> None:
-        check_number(self.start, "geometric: start", low=0, low_open=True)
-        check_number(self.factor, "geometric: factor", low=0, low_open=True)
-        check_number(self.every, "geometric: every", low=1, integer=True)
+    def __post_init__(self) -> None:       # (frozen: the checked values are set through object.__setattr__)
+        object.__setattr__(self, "start", check_number(self.start, "geometric: start", low=0, low_open=True))
+        object.__setattr__(self, "factor", check_number(self.factor, "geometric: factor", low=0, low_open=True))
+        object.__setattr__(self, "every", check_number(self.every, "geometric: every", low=1, integer=True))
         if self.maximum is not None:
-            check_number(self.maximum, "geometric: maximum", low=self.start)
+            object.__setattr__(self, "maximum", check_number(self.maximum, "geometric: maximum", low=self.start))
 
     def __call__(self, step: int) -> float:
         k = step // self.every
-        if self.maximum is not None and k * math.log(self.factor) > math.log(self.maximum / self.start) + 1:
+        log_value = math.log(self.start) + k * math.log(self.factor)       # log λ, which never overflows
+        if self.maximum is not None and log_value > math.log(self.maximum) + 1:
             return self.maximum                      # far past the cap: no need to compute factor^k
         try:
-            value = self.start * self.factor ** k
+            value = self.start * self.factor ** k if log_value < LOG_FLOAT_MAX else math.inf
         except OverflowError:
-            raise ValueError(f"the λ schedule {self} overflows a float at step {step}; give it a maximum") from None
-        return min(value, self.maximum) if self.maximum is not None else value
+            value = math.inf
+        if self.maximum is not None:
+            return min(value, self.maximum)
+        if not math.isfinite(value):
+            raise ValueError(f"the λ schedule {self} overflows a float at step {step}; give it a maximum")
+        return value
 
 
 def constant(value: float) -> Schedule:
@@ -140,10 +146,7 @@ def geometric(start: float, factor: float, every: int = 1, maximum: float | None
     coordinates (Carreira-Perpiñán & Wang, 2014) does with its μ. Bad settings (start <= 0,
     factor <= 0, every < 1, maximum < start, NaN) are a ValueError or TypeError naming the argument.
     """
-    return Geometric(check_number(start, "geometric: start", low=0, low_open=True),
-                     check_number(factor, "geometric: factor", low=0, low_open=True),
-                     check_number(every, "geometric: every", low=1, integer=True),
-                     check_number(maximum, "geometric: maximum", none=True))
+    return Geometric(start, factor, every, maximum)
 
 
 def as_schedule(lam: float | Schedule) -> Schedule:

@@ -38,7 +38,7 @@ from typing import Any, ContextManager, Iterator
 _overrides: dict[str, bool | None] = {"MINIRAI_REFERENCE": None, "MINIRAI_STRICT_IEEE": None}
 
 #: top-level packages whose trace functions watch a program without stopping in it: not debuggers
-NOT_DEBUGGERS = frozenset({"coverage", "trace", "hypothesis"})
+NOT_DEBUGGERS = frozenset({"coverage", "trace", "hypothesis", "line_profiler", "kernprof"})
 
 DEBUGGER_NOTICE = ("minirai: a debugger ({name}) is attached, so training runs the textbook path, "
                    "where breakpoints in layers fire; MINIRAI_REFERENCE=0 or minirai.reference(False) "
@@ -131,7 +131,8 @@ def debugger_attached() -> str | None:
       other IDEs trace with their own functions), unless it comes from a tool that watches a
       program without stopping in it (:data:`NOT_DEBUGGERS`: coverage.py, whose ``CTracer`` or
       ``PyTracer`` is the trace function under ``coverage run`` and pytest-cov; the standard
-      ``trace`` module; Hypothesis). The two mistakes are not equal: an unknown tracer taken
+      ``trace`` module; Hypothesis; line_profiler, whose ``kernprof`` traces on Python < 3.12, so that
+      a profile measures the fast path). The two mistakes are not equal: an unknown tracer taken
       for a debugger costs speed only (the textbook path gives the same numbers, and the
       notice says how to force the fast path), while a debugger taken for none makes
       breakpoints in layers silently never fire. Coverage on ``sys.monitoring`` uses

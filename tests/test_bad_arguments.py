@@ -8,6 +8,7 @@ options) list the values they accept in ``ACCEPTS``.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -110,7 +111,8 @@ def test_a_bad_argument_is_an_error_that_names_it(name, argument, label):
         try:
             function(**kwargs)
         except (TypeError, ValueError) as error:
-            assert argument in str(error), f"{name}({argument}={BAD[label]!r}): {type(error).__name__}: {error}"
+            named = re.search(rf"(?<![\w.]){re.escape(argument)}(?!\w)", str(error))
+            assert named, f"{name}({argument}={BAD[label]!r}): {type(error).__name__}: {error}"
             return
         except Exception as error:            # noqa: BLE001 - the point is which exceptions escape
             pytest.fail(f"{name}({argument}={BAD[label]!r}) raised {type(error).__name__}: {error}")

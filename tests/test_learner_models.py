@@ -340,3 +340,93 @@ def test_a_checkpoint_whose_history_columns_differ_in_length_is_refused(tmp_path
         np.savez(f, **entries)
     with pytest.raises(ValueError, match="history column 'loss' has 2 values; 'step' has 3"):
         minirai.load(path)
+
+
+# -- what a learner does next: replace an optimizer's state, hold its arrays, re-run a class cell --------
+def test_an_optimizers_state_replaced_by_a_learner_is_what_both_paths_update():
+    """A callback replaces state[0] (a fresh dict) on an unpacked model: the fast path updates the new
+    state, as the textbook path does."""
+    moons = data.moons(n_samples=40, n_test=5)
+
+    def run():
+        model = minirai.mlp([2, 6, 1], "tanh", "sigmoid", seed=0, packed=False)
+        optimizer = minirai.Adam(model.parameters(), lr=1e-2)
+
+        def reset(step, net):
+            if step == 2:
+                optimizer.state[0] = optimizer.init_state(optimizer.pairs[0][0])
+        fit(model, minirai.BCE(), optimizer, moons.X_train, moons.y_train, iters=5, callback=reset, progress=False)
+        return [p for p, _ in model.parameters()] + [v for state in optimizer.state for v in state.values()]
+    on_both_paths(run)
+
+
+def test_an_optimizers_state_arrays_held_before_fit_are_the_ones_it_updates():
+    moons = data.moons(n_samples=40, n_test=5)
+    for textbook in (False, True):
+        model = minirai.mlp([2, 6, 6, 1], "tanh", "sigmoid", seed=0)
+        optimizer = minirai.Adam(model.parameters(), lr=1e-2)
+        first_moment = optimizer.state[0]["m"]            # held, as a learner watching Adam would
+        with minirai.reference(textbook):
+            fit(model, minirai.BCE(), optimizer, moons.X_train, moons.y_train, iters=3, progress=False)
+        assert optimizer.state[0]["m"] is first_moment and first_moment.any()
+
+
+def test_a_linear_subclass_saves_and_loads_its_own_setting(tmp_path):
+    model = minirai.Sequential(ScaledLinear(2, 3, scale=5.0), minirai.Tanh())
+    assert model.layers[0].config()["scale"] == 5.0
+    minirai.save(model, tmp_path / "net.npz")
+    assert minirai.load(tmp_path / "net.npz").layers[0].scale == 5.0
+
+
+def test_a_layer_whose_setting_is_not_kept_still_prints_and_is_refused_when_saved(tmp_path):
+    class Drop(Activation):
+        def __init__(self, p=0.5):
+            super().__init__()
+            self.rate = p                            # kept under another name: config() cannot read it
+
+    layer = Drop()
+    assert repr(layer) == "Drop()"
+    with pytest.raises(ValueError, match="same object"):        # the duplicate's error, not config()'s
+        minirai.Sequential(Linear(2, 2), layer, Linear(2, 2), layer)
+    with pytest.raises(TypeError, match="'p' of __init__ is not kept as self.p"):
+        minirai.save(minirai.Sequential(Linear(2, 2), layer), tmp_path / "net.npz")
+
+
+def test_geometric_schedules_at_the_ends_of_the_float_range():
+    from minirai.rai import geometric
+    with pytest.raises(ValueError, match="overflows a float at step 308"):
+        geometric(10.0, 10.0)(308)                   # 10^309: inf, before an error
+    assert geometric(1e-300, 2.0, maximum=1e300)(2000) == 1e300     # log(maximum / start) overflowed before
+
+
+def test_a_loss_can_be_pickled():
+    import pickle
+    for loss in (minirai.MSE(), minirai.BCE(), minirai.SoftmaxCrossEntropy()):
+        copy = pickle.loads(pickle.dumps(loss))
+        assert type(copy) is type(loss)
+        copy.forward(np.zeros((2, 2), np.float32), np.array([0, 1]) if isinstance(loss, minirai.SoftmaxCrossEntropy)
+                     else np.zeros((2, 2), np.float32) + 0.5)
+
+
+def test_a_class_defined_again_is_found_by_name_and_by_path():
+    """A notebook cell run twice: mlp, the estimators and checkpoints take the newest definition."""
+    from minirai.protocol import class_path, find_class
+
+    def define():
+        class Wobble(Activation):
+            def forward(self, x):
+                self.x, self.y = x, x
+                return x
+
+            def derivative(self):
+                return np.ones_like(self.x)
+        return Wobble
+
+    old, new = define(), define()
+    assert minirai.layers.activation("wobble") is new
+    assert find_class(Layer, class_path(new)) is new and old is not new
+
+
+def test_names_of_the_built_in_classes():
+    assert "bce_with_logits" in minirai.losses.losses() and "leaky_relu" in minirai.layers.activations()
+    assert {"sgd", "adam", "rprop"} <= set(minirai.optim.optimizers())

@@ -10,7 +10,7 @@ Every run is judged on what the network predicts: chained loss and accuracy on t
 training points and on 1000 held-out points from the same distribution (fixed seed).
 For RAI the relaxed loss and the identity gap are reported beside them.
 
-For the deep net a *tuned* BP baseline (Xavier init and Adam, lr ``minirai.methods.TUNED_LR``) is run as
+For the deep net a *tuned* BP baseline (Xavier init and Adam, lr ``minirai.research.methods.TUNED_LR``) is run as
 well, so that "BP fails" is tested against more than the proposal's own setting.
 """
 from __future__ import annotations

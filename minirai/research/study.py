@@ -8,7 +8,7 @@ A study file holds one ``[study]`` table::
     depths = [100]                  # hidden layers
     width = 100
     activation = "sigmoid"
-    methods = ["rai", "rai-tuned"]  # see minirai.methods.METHODS
+    methods = ["rai", "rai-tuned"]  # see minirai.research.methods.METHODS
     seeds = [0, 1, 2]
     iters = 3000
     batch_size = 32                 # for rai-minibatch and rai-online
