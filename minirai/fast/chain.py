@@ -174,12 +174,24 @@ class Chain:
                 # test before a layer with parameters (its matrix products are what the short-cut saves);
                 # below it, every layer's input and weights must be finite for the zeros to be exact
                 vanished = (i > 0 and bool(self.layers[i - 1].params) and all_zero(dy)
-                            and finite_inputs(self.layers[:i]))
+                            and self.finite_below(i))
             layer.run_hooks("backward", dy_in, dy)
         return dy
 
 
-def finite_inputs(layers: list[Layer]) -> bool:
+    def finite_below(self, i: int) -> bool:
+        """:func:`finite_inputs` of layers ``0 .. i-1``; a packed model's parameters are judged all at
+        once, by the sum of its one flat array (one pass instead of one per array)."""
+        packed = getattr(self.model, "packed", None)
+        if packed is None or type(packed.params) is not np.ndarray:
+            return finite_inputs(self.layers[:i])
+        with np.errstate(over="ignore", invalid="ignore"):
+            if not np.isfinite(packed.params.sum()):
+                return False
+        return finite_inputs(self.layers[:i], params=False)
+
+
+def finite_inputs(layers: list[Layer], params: bool = True) -> bool:
     """True if the inputs and parameters of the layers with parameters hold no inf or NaN.
 
     Judged by their sums (a sum of finite values that overflows only costs the real backward).
@@ -188,7 +200,7 @@ def finite_inputs(layers: list[Layer]) -> bool:
     """
     with np.errstate(over="ignore", invalid="ignore"):
         return all(bool(np.isfinite(a.sum())) for layer in layers if layer.params
-                   for a in (layer.x, *layer.params.values()))
+                   for a in ((layer.x, *layer.params.values()) if params else (layer.x,)))
 
 
 def all_zero(a: Array) -> bool:
