@@ -210,7 +210,7 @@ class RelaxedFit:
                                 refresh=False)
 
         try:
-            with TrainingLoop() as loop, keeping(history):
+            with TrainingLoop(relaxed=True) as loop, keeping(history):
                 self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
                 check_finite_weights(self.model, self.steps, history)
         finally:
@@ -313,12 +313,13 @@ class RAI(RelaxedFit):
     def chained_activations(self, X: Array) -> list[Array]:
         """The activations at every cut from one ordinary forward pass of ``X``.
 
-        Computed with the BLAS threads of a training loop (:func:`minirai.backend.blas_threads`):
-        OpenBLAS may split a product differently over more threads, which changes its last bits,
-        and the tables must equal what a training step's forward pass computes, bit for bit.
+        Computed with one BLAS thread, as an RAI training step computes its products
+        (:class:`~minirai.train.TrainingLoop`): OpenBLAS may split a product differently over more
+        threads, which changes its last bits, and the tables must equal what a training step's forward
+        pass computes, bit for bit.
         """
         found, x = [], X
-        with backend.blas_threads():
+        with backend.blas_threads(1):
             for i, layer in enumerate(self.model.layers):
                 x = layer.forward(x)
                 if i + 1 in self.cuts:
@@ -402,7 +403,7 @@ class RAI(RelaxedFit):
         runs these methods (the textbook path) in plain IEEE arithmetic.
         """
         if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
-            with TrainingLoop(fast=False, flush=False) as loop:
+            with TrainingLoop(fast=False, flush=False, relaxed=True) as loop:
                 return self.step(optimizer, recorder, loop=loop)
         if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
             self.reinitialize_tables()

@@ -182,22 +182,30 @@ class TrainingLoop:
       flush-to-zero of subnormal numbers (FTZ and DAZ, :mod:`minirai.fast.denormals`) on both
       paths, unless ``minirai.strict_ieee()`` / ``MINIRAI_STRICT_IEEE=1``. Records and callbacks
       run outside it, in strict IEEE arithmetic.
-    * for the whole loop, NumPy's BLAS uses one thread (``MINIRAI_THREADS`` overrides; see
-      :func:`minirai.backend.blas_threads`).
+    * ``threads`` (``MINIRAI_THREADS``, default 1): the threads a step may use. Chained backprop
+      has no independent work, so its products use that many BLAS threads. An RAI step has: its
+      products always use one BLAS thread, on both paths, and the fast path runs independent blocks
+      and optimizer runs on ``threads`` worker threads (:mod:`minirai.fast.workers`), so an RAI
+      run's numbers do not depend on the number of threads.
 
     ``fast`` and ``flush`` override the switches (``TrainingLoop(fast=False, flush=False)``: the
     textbook path in strict IEEE arithmetic, what a step outside any training loop runs).
+    ``relaxed`` says the loop trains a relaxed objective (RAI).
     """
 
-    def __init__(self, threads: int | None = None, *, fast: bool | None = None, flush: bool | None = None) -> None:
+    def __init__(self, threads: int | None = None, *, fast: bool | None = None, flush: bool | None = None,
+                 relaxed: bool = False) -> None:
         self.fast = not switches.reference_path() if fast is None else fast
         self.flush = switches.flush_denormals() if flush is None else flush
-        self.threads = threads
+        self.threads = check_number(threads, "TrainingLoop: threads", low=1, integer=True, none=True) \
+            or backend.blas_threads_default()
+        self.relaxed_objective = relaxed
+        self.workers = self.threads if relaxed and self.fast else 1
         self._stack = ExitStack()
         self._relaxed: dict[int, tuple[Any, Any]] = {}     # id(trainer): (trainer, its fast twin)
 
     def __enter__(self) -> "TrainingLoop":
-        self._stack.enter_context(backend.blas_threads(self.threads))
+        self._stack.enter_context(backend.blas_threads(1 if self.relaxed_objective else self.threads))
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -220,20 +228,21 @@ class TrainingLoop:
             return trainer
         kept = self._relaxed.get(id(trainer))
         if kept is None or kept[1].hooked():
-            kept = self._relaxed[id(trainer)] = (trainer, fast_stacking.FastRAI(trainer))
+            twin = fast_stacking.FastRAI(trainer, workers=self.workers, arithmetic=self.arithmetic)
+            kept = self._relaxed[id(trainer)] = (trainer, twin)
         return kept[1]
 
     def step(self, optimizer: Optimizer) -> None:
         """``optimizer.step()``, on the fast path (:func:`minirai.fast.optim.step`) unless textbook."""
         if self.fast:
-            fast_optim.step(optimizer)
+            fast_optim.step(optimizer, self.workers, self.arithmetic)
         else:
             optimizer.step()
 
     def update(self, optimizer: Optimizer, indices: range | list[int]) -> None:
         """The optimizer's rule on its pairs ``indices`` only, at its current step count (no step counted)."""
         if self.fast:
-            fast_optim.update_pairs(optimizer, indices)
+            fast_optim.update_pairs(optimizer, indices, self.workers, self.arithmetic)
         else:
             for i in indices:
                 optimizer.update(*optimizer.pairs[i], optimizer.state[i])

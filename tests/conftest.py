@@ -75,8 +75,8 @@ def stacked():
     original = stacking.FastRAI
 
     class Recording(original):
-        def __init__(self, trainer):
-            super().__init__(trainer)
+        def __init__(self, trainer, **options):
+            super().__init__(trainer, **options)
             made.append(self)
 
     stacking.FastRAI = Recording

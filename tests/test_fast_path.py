@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import minirai
+import minirai.minibatch
 from conftest import stacks_of
 from minirai import data, switches
 from minirai.fast.chain import Chain
@@ -22,7 +23,7 @@ from minirai.layers import Activation, Linear, Sigmoid
 from minirai.losses import BCE
 from minirai.optim import Adam, Rprop
 from minirai.rai import RAI
-from minirai.train import fit
+from minirai.train import TrainingLoop, fit
 
 DEEP = [2] + [100] * 100 + [1]
 SHALLOW = [2, 42, 100, 100, 42, 1]
@@ -363,3 +364,80 @@ def test_an_own_optimizer_with_any_state_works_on_a_packed_model(moons):
         fit(model, BCE(), optimizer, moons.X_train, moons.y_train, iters=3, progress=False)
         return everything(model, optimizer)
     both_paths(run)
+
+
+# -- worker threads: the same numbers with any number of them -------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rai_with_worker_threads_gives_the_textbook_bytes(moons, dtype, stacked):
+    """MINIRAI_THREADS / TrainingLoop(threads): the stacked blocks cut into pieces run side by side and the
+    optimizer's runs are updated in pieces; the arrays are the textbook path's, bit for bit, for 1-3 threads
+    (flush-to-zero is set in each worker: the deep net's subnormals would show otherwise)."""
+    def run(threads, fast):
+        model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3, dtype=dtype)
+        trainer = RAI(model, moons.X_train.astype(dtype), moons.y_train, BCE())
+        optimizer = Rprop(trainer.parameters(), lr=0.1)
+        with TrainingLoop(threads, fast=fast, relaxed=True) as loop:
+            for _ in range(6):
+                trainer.step(optimizer, loop=loop)
+        return [p for p, _ in trainer.parameters()] + [v for s in optimizer.state for v in s.values()]
+
+    textbook = run(1, fast=False)
+    for threads in (1, 2, 3):
+        stacked.clear()
+        for k, (a, b) in enumerate(zip(run(threads, fast=True), textbook)):
+            assert same_bytes(a, b), f"{threads} threads: array {k} differs"
+        assert len(stacks_of(stacked)) == threads        # the 99 stackable blocks in as many stacks
+
+
+def test_worker_threads_with_minibatch_rai_and_an_error_in_a_worker(moons, monkeypatch):
+    """MiniBatchRAI on 2 threads gives 1 thread's bytes; an exception in a block run on a worker thread
+    reaches the caller (and the step stops there)."""
+    def run(threads):
+        monkeypatch.setenv("MINIRAI_THREADS", str(threads))
+        model = minirai.mlp([2, 8, 8, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=1)
+        trainer = minirai.minibatch.MiniBatchRAI(model, moons.X_train, moons.y_train, BCE(), batch_size=16)
+        optimizer = Adam(trainer.parameters(), lr=1e-2)
+        trainer.fit(optimizer, 8, progress=False)
+        return [p for p, _ in trainer.parameters()]
+    for a, b in zip(run(1), run(2)):
+        assert same_bytes(a, b)
+
+    class Broken(Activation):
+        fail = False
+
+        def forward(self, x):
+            if self.fail:
+                raise RuntimeError("a learner's bug")
+            self.x = self.y = x
+            return x
+
+        def derivative(self):
+            return np.ones_like(self.x)
+
+    model = minirai.Sequential(minirai.Linear(2, 4), minirai.Tanh(), minirai.Linear(4, 4), Broken(),
+                               minirai.Linear(4, 4), minirai.Tanh(), minirai.Linear(4, 1), minirai.Sigmoid())
+    model.pack()
+    trainer = RAI(model, moons.X_train, moons.y_train, BCE())
+    Broken.fail = True
+    with TrainingLoop(2, relaxed=True) as loop, pytest.raises(RuntimeError, match="a learner's bug"):
+        trainer.step(Adam(trainer.parameters()), loop=loop)
+
+
+def _two_thread_steps(_=None):
+    d = data.moons(n_samples=30, n_test=5)
+    model = minirai.mlp([2, 6, 6, 6, 6, 1], "sigmoid", "sigmoid", seed=0)
+    trainer = RAI(model, d.X_train, d.y_train, BCE())
+    with TrainingLoop(2, relaxed=True) as loop:
+        return [trainer.step(Rprop(trainer.parameters(), lr=0.1), loop=loop) for _ in range(2)]
+
+
+def test_worker_threads_after_a_fork():
+    """A forked process (multiprocessing's and joblib's workers on Linux) inherits none of the worker threads:
+    its steps make threads of their own instead of waiting for the parent's for ever."""
+    import multiprocessing
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    here = _two_thread_steps()                       # the parent's pool exists now
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.apply_async(_two_thread_steps, (None,)).get(timeout=60)
+    assert here == there

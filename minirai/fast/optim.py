@@ -22,13 +22,16 @@ their own ``step`` and ``update``.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from ..optim import SGD, Adam, Optimizer, Rprop
 from ..packing import Run, StateLayout
 from . import kernels
+from .workers import run_all
 
 Array = Any
 
@@ -46,43 +49,69 @@ def runs_of(optimizer: Optimizer) -> list[Run]:
     return optimizer.layout.runs
 
 
-def step(optimizer: Optimizer) -> None:
-    """``optimizer.step()``, fast: one update per run, compiled where a kernel exists."""
+def step(optimizer: Optimizer, workers: int = 1,
+         arithmetic: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
+    """``optimizer.step()``, fast: one update per run, compiled where a kernel exists; with ``workers``
+    threads, the runs (cut into pieces: the rule is elementwise) are updated side by side."""
     if type(optimizer) not in FAST_UPDATES:
         optimizer.step()
         return
     optimizer.steps += 1
-    update_runs(optimizer, runs_of(optimizer))
+    update_runs(optimizer, runs_of(optimizer), workers, arithmetic)
 
 
-def update_pairs(optimizer: Optimizer, indices: Iterable[int]) -> None:
+def update_pairs(optimizer: Optimizer, indices: Iterable[int], workers: int = 1,
+                 arithmetic: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
     """The rule on pairs ``indices`` only, at the optimizer's current step count (no step is counted):
     whole runs where a run lies inside them, ``update`` per pair elsewhere."""
     chosen = set(indices)
     runs = [run for run in runs_of(optimizer) if set(run[0]) <= chosen]
-    update_runs(optimizer, runs)
+    update_runs(optimizer, runs, workers, arithmetic)
     covered = {i for run in runs for i in run[0]}
     for i in sorted(chosen - covered):
         optimizer.update(*optimizer.pairs[i], optimizer.state[i])
 
 
-def update_runs(optimizer: Optimizer, runs: list[Run]) -> None:
+def update_runs(optimizer: Optimizer, runs: list[Run], workers: int = 1,
+                arithmetic: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
     """Apply a built-in optimizer's rule to ``runs`` (some of :func:`runs_of`) at its current step."""
     if not runs:
         return
+    if workers > 1:
+        pieces = [piece for run in runs for piece in cut(run, workers)]
+        run_all([(partial(update_run, optimizer, piece), float(piece[1].size)) for piece in pieces],
+                workers, arithmetic)
+        return
+    for run in runs:
+        update_run(optimizer, run)
+
+
+def cut(run: Run, parts: int) -> list[Run]:
+    """A run of a flat, C-contiguous NumPy array cut into ``parts`` consecutive pieces (the rule is
+    elementwise, so each piece is updated as in the whole); another run stays whole."""
+    members, params, grads, state = run
+    if params.size < 2 * CHUNK_SIZE or type(params) is not np.ndarray or not _contiguous(params, grads, state):
+        return [run]
+    flat = [params.reshape(-1), grads.reshape(-1), {k: v.reshape(-1) for k, v in state.items()}]
+    bounds = [params.size * k // parts for k in range(parts + 1)]
+    return [(members, flat[0][a:b], flat[1][a:b], {k: v[a:b] for k, v in flat[2].items()})
+            for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def update_run(optimizer: Optimizer, run: Run) -> None:
+    """The rule on one run: the compiled kernel, NumPy in cache-sized chunks, or ``update`` as it is."""
+    _, params, grads, state = run
     fused_update = FAST_UPDATES[type(optimizer)]
-    for _, params, grads, state in runs:
-        if fused_update is not None and kernels.ready(params, grads, *state.values()):
-            fused_update(optimizer, params.reshape(-1), grads.reshape(-1),
-                         {k: v.reshape(-1) for k, v in state.items()})
-        elif params.size > CHUNK_SIZE and type(params) is np.ndarray and _contiguous(params, grads, state):
-            flat_state = {k: v.reshape(-1) for k, v in state.items()}
-            for start in range(0, params.size, CHUNK_SIZE):
-                part = slice(start, start + CHUNK_SIZE)
-                optimizer.update(params.reshape(-1)[part], grads.reshape(-1)[part],
-                                 {k: v[part] for k, v in flat_state.items()})
-        else:
-            optimizer.update(params, grads, state)
+    if fused_update is not None and kernels.ready(params, grads, *state.values()):
+        fused_update(optimizer, params.reshape(-1), grads.reshape(-1), {k: v.reshape(-1) for k, v in state.items()})
+    elif params.size > CHUNK_SIZE and type(params) is np.ndarray and _contiguous(params, grads, state):
+        flat_state = {k: v.reshape(-1) for k, v in state.items()}
+        for start in range(0, params.size, CHUNK_SIZE):
+            part = slice(start, start + CHUNK_SIZE)
+            optimizer.update(params.reshape(-1)[part], grads.reshape(-1)[part],
+                             {k: v[part] for k, v in flat_state.items()})
+    else:
+        optimizer.update(params, grads, state)
 
 
 def rprop_kernel(optimizer: Any, param: Array, grad: Array, state: dict[str, Array]) -> None:

@@ -27,13 +27,16 @@ layers read as the textbook path leaves them.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager, nullcontext
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import backend
 from ..layers import Layer
 from ..losses import MSE, Loss
 from ..network import Sequential
 from .chain import FAST_LAYERS, Chain, buffer
+from .workers import run_all, split
 
 if TYPE_CHECKING:
     from ..rai import RAI
@@ -151,10 +154,14 @@ class FastRAI:
 
     ``groups`` lists the stacked groups (:func:`plan` gives their ``(first, count)``)."""
 
-    def __init__(self, trainer: "RAI") -> None:
+    def __init__(self, trainer: "RAI", workers: int = 1,
+                 arithmetic: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
         self.trainer = trainer
-        self.groups = [g for g in (self._stack(first, count) for first, count in
-                                   find_groups(trainer.blocks, trainer.hidden_losses)) if g is not None]
+        self.workers, self.arithmetic = workers, arithmetic
+        # with several workers, each run of stackable blocks is cut into that many stacks, run side by side
+        pieces = [piece for first, count in find_groups(trainer.blocks, trainer.hidden_losses)
+                  for piece in split(first, count, workers)]
+        self.groups = [g for g in (self._stack(first, count) for first, count in pieces) if g is not None]
         in_group = {s: g for g in self.groups for s in range(g.first, g.first + g.count)}
         self.units: list[int | StackedGroup] = []      # the order of work: a block, or a stack of them
         for s in range(len(trainer.blocks)):
@@ -201,32 +208,52 @@ class FastRAI:
         """``RAI.forward``: every block on its own input; returns the relaxed loss."""
         t = self.trainer
         lam = t.lam(t.steps)
-        for unit in self.units:
-            if isinstance(unit, StackedGroup):
-                hidden = unit.forward()
-                for k in range(unit.count):
-                    t.outputs[unit.first + k] = unit.output[k]
-                    t.hidden_values[unit.first + k] = hidden[k]
-            else:
-                t.outputs[unit] = self.chains[unit].forward(t.block_input(unit))
-                if unit < len(t.hidden_losses):
-                    t.hidden_values[unit] = t.hidden_losses[unit].forward(t.outputs[unit], t.tables[unit])
+        run_all([(partial(self.forward_unit, unit), self.cost(unit)) for unit in self.units],
+                self.workers, self.arithmetic)
         t.output_loss = t.loss.forward(t.outputs[-1], t.y)
         t.relaxed_loss = t.output_loss + lam * sum(t.hidden_values)
         return t.relaxed_loss
+
+    def forward_unit(self, unit: int | StackedGroup) -> None:
+        """One block (or one stack of them) forward, its output(s) and hidden loss(es) into the trainer."""
+        t = self.trainer
+        if isinstance(unit, StackedGroup):
+            hidden = unit.forward()
+            for k in range(unit.count):
+                t.outputs[unit.first + k] = unit.output[k]
+                t.hidden_values[unit.first + k] = hidden[k]
+        else:
+            t.outputs[unit] = self.chains[unit].forward(t.block_input(unit))
+            if unit < len(t.hidden_losses):
+                t.hidden_values[unit] = t.hidden_losses[unit].forward(t.outputs[unit], t.tables[unit])
 
     def backward(self) -> None:
         """``RAI.backward``: every weight gradient and both parts of every table gradient."""
         t = self.trainer
         lam = t.lam(t.steps)
-        for unit in reversed(self.units):
-            if isinstance(unit, StackedGroup):
-                unit.backward(lam)
-                for k in range(unit.count):
-                    t.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
-                    t.grad_tables_as_target[unit.first + k] = unit.as_target[k]
-            else:
-                t.backward_block(unit, lam, self.chains[unit])     # the textbook code, on the fast chain
+        run_all([(partial(self.backward_unit, unit, lam), self.cost(unit)) for unit in reversed(self.units)],
+                self.workers, self.arithmetic)
+        self.add_table_gradients()
+
+    def backward_unit(self, unit: int | StackedGroup, lam: float) -> None:
+        """One block (or one stack of them) backward: its weight gradients and its table gradient parts."""
+        t = self.trainer
+        if isinstance(unit, StackedGroup):
+            unit.backward(lam)
+            for k in range(unit.count):
+                t.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
+                t.grad_tables_as_target[unit.first + k] = unit.as_target[k]
+        else:
+            t.backward_block(unit, lam, self.chains[unit])     # the textbook code, on the fast chain
+
+    @staticmethod
+    def cost(unit: int | StackedGroup) -> float:
+        """The work of a unit, in blocks (to share the units out among the workers)."""
+        return float(unit.count) if isinstance(unit, StackedGroup) else 1.0
+
+    def add_table_gradients(self) -> None:
+        """grad_tables = the "as input" part + the "as target" part, table by table (a stack's at once)."""
+        t = self.trainer
         xp = backend.array_module(t.X)
         done = set()
         for g in self.groups:       # tables between two blocks of one stack: one stacked addition
