@@ -21,7 +21,9 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from minirai import grading, layers, losses, optim  # noqa: E402
+from minirai import layers, losses, optim  # noqa: E402
+from minirai.course.handout import task_table  # noqa: E402
+from minirai.course.tasks import TASKS  # noqa: E402
 from minirai.fast.chain import FAST_LAYERS  # noqa: E402
 from minirai.fast.optim import FAST_UPDATES  # noqa: E402
 from minirai.protocol import name_of, subclasses  # noqa: E402
@@ -78,26 +80,9 @@ def optimizers_table() -> str:
     return "\n".join(rows)
 
 
-def stub_signatures() -> dict[str, str]:
-    """``name(arguments)`` of each function in the exercise stubs (read with ast: nothing runs)."""
-    import ast
-    tree = ast.parse((ROOT / "tutorials" / "exercises.py").read_text(encoding="utf-8"))
-    found = {}
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef):
-            arguments = node.args.args
-            defaults = [None] * (len(arguments) - len(node.args.defaults)) + list(node.args.defaults)
-            shown = [a.arg if d is None else f"{a.arg}={ast.unparse(d)}" for a, d in zip(arguments, defaults)]
-            found[node.name] = f"{node.name}({', '.join(shown)})"
-    return found
-
-
 def tasks_table() -> str:
-    signatures = stub_signatures()
-    rows = ["| task | function | chapter | what |", "|---|---|---|---|"]
-    for task in grading.TASKS:
-        rows.append(f"| {task.id} | `{signatures.get(task.function, task.function)}` | {task.chapter} | {task.title} |")
-    return "\n".join(rows)
+    """The graded tasks with the stubs' signatures (the same table ``minirai handout`` writes in its README)."""
+    return task_table(TASKS, ROOT / "tutorials" / "exercises.py")
 
 
 TABLES: dict[str, Callable[[], str]] = {"layers": layers_table, "losses": losses_table,

@@ -4,7 +4,11 @@
                                    [--out DIR] [--force] [--device cpu|gpu|auto] [--quiet] [--grads]
                                    [--jobs N]
     minirai study STUDY.toml --out DIR [--jobs N] [--backend loky|threading|multiprocessing|dask|ray]
-    minirai check [TASK ...] [--file PATH] [--solutions] [--list]
+    minirai check [TASK ...] [--file PATH | --solutions PATH] [--list] [--seed N] [--timeout S]
+                  [--tasks-file FILE]
+    minirai grade PATH... --out DIR [--tasks IDS] [--tasks-file FILE] [--timeout S] [--seed N] [--jobs N]
+                  [--memory MB] [--forbid MODULES] [--gradescope]
+    minirai handout DIR [--from TUTORIALS]
     minirai info
 
 ``python -m minirai`` is the same program.
@@ -61,11 +65,49 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
     study.add_argument("--quiet", action="store_true", help="no progress bar or lines")
 
-    check = commands.add_parser("check", help="grade the course's exercises (PASS / FAIL / NOT DONE)")
+    check = commands.add_parser("check", help="grade your exercises.py (PASS / FAIL / NOT DONE per task)",
+                                description="Grade exercises.py in the current folder (or --file PATH), each task "
+                                "in a sandbox with a time limit. Exit status: 0 all pass, 1 some fail, 3 none fails "
+                                "but some are not done, 2 a usage error.")
     check.add_argument("tasks", nargs="*", help="task ids or function names (default: all; see --list)")
-    check.add_argument("--file", default=None, help="the learner's file (default: tutorials/exercises.py)")
-    check.add_argument("--solutions", action="store_true", help="grade the reference solutions instead")
+    check.add_argument("--file", default=None, help="the file to check (default: exercises.py in this folder)")
+    check.add_argument("--solutions", default=None, metavar="PATH",
+                       help="check the reference solutions at PATH (teachers/solutions.py in a clone)")
     check.add_argument("--list", action="store_true", help="list the tasks, one per line: id function (...)")
+    check.add_argument("--seed", type=non_negative_int, default=None,
+                       help="draw the inputs from this seed (default: a fresh one, printed)")
+    check.add_argument("--timeout", type=positive_float, default=None,
+                       help="seconds per task (default 5)")
+    check.add_argument("--tasks-file", default=None, help="a teacher's extra tasks (a Python file defining TASKS)")
+
+    grade = commands.add_parser("grade", help="grade a class of submissions, each in a sandbox; write a gradebook",
+                                description="Grade each PATH (a .py file: the student is its stem; or a folder "
+                                "holding exercises.py and helper modules: the student is the folder's name) in a "
+                                "fresh interpreter with limits. Writes DIR/gradebook.csv, DIR/gradebook.json, "
+                                "DIR/feedback/STUDENT.txt (and DIR/gradescope/STUDENT/results.json). Exit status 0 "
+                                "when grading finished, whatever the scores; 2 a usage error.")
+    grade.add_argument("paths", nargs="+", metavar="PATH", help="submission files or folders")
+    grade.add_argument("--out", required=True, metavar="DIR", help="the folder for the gradebook and feedback")
+    grade.add_argument("--tasks", default=None, metavar="IDS",
+                       help="comma-separated task ids or function names (default: all)")
+    grade.add_argument("--tasks-file", default=None, help="a teacher's extra tasks (a Python file defining TASKS)")
+    grade.add_argument("--timeout", type=positive_float, default=None, help="seconds per task (default 5)")
+    grade.add_argument("--seed", type=non_negative_int, default=None,
+                       help="draw the inputs from this seed (default: a fresh one, recorded in gradebook.json)")
+    grade.add_argument("--jobs", type=positive_int, default=None,
+                       help="submissions graded at once (default: one per core)")
+    grade.add_argument("--memory", type=positive_int, default=None, metavar="MB",
+                       help="memory (address space) per submission in MB (default 1024)")
+    grade.add_argument("--forbid", default="", metavar="MODULES",
+                       help="comma-separated modules a submission may not import besides minirai (e.g. torch,jax)")
+    grade.add_argument("--gradescope", action="store_true",
+                       help="also write Gradescope's results.json per student (DIR/gradescope/STUDENT/results.json)")
+
+    handout = commands.add_parser("handout", help="write what a student gets: the stubs, the chapters as notebooks "
+                                  "and scripts, a README (no solutions)")
+    handout.add_argument("out", metavar="DIR", help="a new (or empty) folder")
+    handout.add_argument("--from", dest="source", default=None, metavar="TUTORIALS",
+                         help="the tutorials folder to read (default: the one of the clone minirai runs from)")
 
     commands.add_parser("info", help="print the version, device and BLAS threads")
     return parser
@@ -88,20 +130,23 @@ positive_int = integer_from(1, "a positive integer")
 non_negative_int = integer_from(0, "a non-negative integer")
 
 
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "info":
         return info()
-    if args.command == "check":
-        from . import grading
-        if args.list:
-            grading.list_tasks()
-            return 0
-        try:
-            return grading.run(args.tasks, args.file, args.solutions)
-        except ValueError as error:
-            print(f"minirai check: error: {error}", file=sys.stderr)
-            return grading.EXIT_USAGE
+    if args.command in ("check", "grade", "handout"):
+        return classroom(args)
     try:
         if getattr(args, "device", None):
             backend.set_device(args.device, source="--device")
@@ -120,6 +165,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"minirai: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def classroom(args: argparse.Namespace) -> int:
+    """``minirai check``, ``grade`` and ``handout``: a usage error (a ValueError) is one line and status 2."""
+    from .course import check, grade, handout
+    from .course.sandbox import GraderError, Limits
+    try:
+        if args.command == "check":
+            if args.list:
+                check.list_tasks(args.tasks_file)
+                return 0
+            return check.run(args.tasks, args.file, args.solutions, args.seed, args.timeout, args.tasks_file)
+        if args.command == "handout":
+            written = handout.write_handout(args.out, args.source)
+            print(f"wrote {len(written)} files into {args.out}: exercises.py, README.md, chapters/ "
+                  "(no solutions)")
+            return 0
+        from .course.tasks import all_tasks, find_task
+        known = all_tasks(args.tasks_file)
+        tasks = [find_task(t, known) for t in args.tasks.split(",") if t.strip()] if args.tasks else known
+        limits = Limits(**{k: v for k, v in (("timeout", args.timeout), ("memory_mb", args.memory)) if v})
+        forbidden = [m.strip() for m in args.forbid.split(",") if m.strip()]
+        return grade.main(args.paths, args.out, tasks, args.seed, limits, args.jobs or os.cpu_count() or 1,
+                          forbidden, args.gradescope)
+    except (ValueError, GraderError) as error:
+        print(f"minirai {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 def info() -> int:

@@ -1,17 +1,19 @@
 """Graded exercises for the minirai course: replace each ``raise NotImplementedError`` with your code.
 
-The arrays you get are NumPy arrays (float64). Check your work with
+The arrays you get are NumPy arrays (float64). Check your work in the folder that holds this file:
 
     minirai check            # every task
     minirai check 2          # one task (by number or by function name)
     minirai check --list     # the tasks, and the chapter each goes with
 
-Each task is compared with minirai itself (its layers, losses, optimizers and RAI trainer).
-A task you have not started is NOT DONE; a wrong answer FAIL, with the array, the index, the
-expected and the got value, and the mistake when the grader recognises it. Reference solutions
-are in ``solutions.py``: try first! The docstrings give the shapes and what to compute; the
-math is in the chapters (tasks 1-6: chapter 1; 7: chapter 5; 8-10: chapter 4; 11-12: chapters
-3 and 7).
+Each task is compared with minirai itself (its layers, losses, optimizers and RAI trainer), on
+inputs drawn afresh each run: several shapes, values and settings. A task you have not started is
+NOT DONE; a wrong answer FAIL, with the array, the index, the expected and the got value, and the
+mistake when the grader recognises it. Your functions run in a separate Python process, a few
+seconds per task; compute with NumPy (importing minirai in a task gives 0 for it), and leave every
+input array as you found it unless the docstring says to update it in place. The docstrings give
+the shapes and what to compute; the math is in the chapters (tasks 1-6: chapter 1; 7: chapter 5;
+8-10: chapter 4; 11-12: chapters 3 and 7).
 """
 from __future__ import annotations
 
@@ -68,8 +70,8 @@ def numerical_gradient(f, x: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     differences.
 
     ``f`` takes no argument: it reads ``x``, which you change in place, one entry at a time.
-    x (any shape) -> grad (the shape of x). When you return, x must hold exactly the values it
-    held when you were called.
+    x (any shape: 1-D, 2-D, 3-D, ...) -> grad (the shape of x). Use the eps you are given. When you
+    return, x must hold exactly the values it held when you were called.
     """
     raise NotImplementedError("Task 6")
 
@@ -79,8 +81,8 @@ def softmax_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float
     """Task 7: the mean cross-entropy of softmax(logits) against integer labels, and its gradient.
 
     logits (N, C), labels (N,) integers in 0..C-1  ->  (loss, dlogits): loss a number (the mean
-    over the N examples), dlogits = dloss/dlogits (N, C). It must stay finite for logits of size
-    1000 (where exp overflows).
+    over the N examples), dlogits = dloss/dlogits (N, C). It must stay finite for logits near 1000
+    (where exp overflows) and for rows whose logits lie thousands apart.
     """
     raise NotImplementedError("Task 7")
 

@@ -1,4 +1,4 @@
-"""Correct answers written differently from tutorials/solutions.py: every task must PASS (tests/test_grading.py)."""
+"""Correct answers written differently from teachers/solutions.py: every task must PASS (tests/test_grading.py)."""
 import numpy as np
 import scipy.special as sp
 

@@ -1,4 +1,9 @@
-"""Reference solutions to ``exercises.py`` (``minirai check --solutions`` grades them)."""
+"""Reference solutions to the graded exercises (``tutorials/exercises.py``): for teachers only.
+
+This folder is outside ``tutorials/`` and outside the package, so neither ``minirai handout`` nor the
+wheel holds it, and a submission's sandbox may not read it. Check them with
+``minirai check --solutions teachers/solutions.py``.
+"""
 from __future__ import annotations
 
 import numpy as np
