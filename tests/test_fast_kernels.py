@@ -151,3 +151,24 @@ def test_without_numba_the_fast_path_runs_numpy_with_the_same_numbers(monkeypatc
     assert not kernels.available()
     without = train()
     assert all(same_bytes(a, b) for a, b in zip(with_kernels, without))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_hidden_loss_kernels_equal_mse_and_rais_lines_byte_for_byte(dtype):
+    """difference_and_square is MSE.forward's o - Z and its square; mse_gradients is RAI's λ·MSE.backward and
+    λ·grad_target, on values with ±0, NaN, ±inf, subnormals and the ends of the range."""
+    rng = np.random.default_rng(5)
+    o, z = edge_array(rng, 257, dtype), edge_array(np.random.default_rng(6), 257, dtype)
+    lam, scale = 0.7, 2.0 / 257
+    with np.errstate(all="ignore"):
+        loss = minirai.MSE()
+        loss.forward(o, loss.prepared(z))              # (a table, as RAI gives it: not checked again)
+        grad = loss.backward()
+        d_ref, target_ref = lam * grad, lam * loss.grad_target
+        diff, square = np.empty_like(o), np.empty_like(o)
+        kernels.kernels()["difference_and_square"](o, z, diff, square)
+        assert same_bytes(diff, o - z) and same_bytes(square, (o - z) * (o - z))
+        negated = np.empty_like(o)
+        real = o.dtype.type
+        kernels.kernels()["mse_gradients"](diff, real(scale), real(lam), negated)
+    assert same_bytes(diff, d_ref) and same_bytes(negated, target_ref)

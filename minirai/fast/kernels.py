@@ -114,5 +114,23 @@ def sigmoid_backward(dy: Any, y: Any, dx: Any) -> None:
         dx[i] = dy[i] * (y[i] * (one - y[i]))
 
 
+def difference_and_square(o: Any, z: Any, diff: Any, square: Any) -> None:
+    """``diff = o - z`` and ``square = diff · diff``, as ``MSE.forward`` computes them (its mean stays in NumPy)."""
+    for i in range(diff.size):
+        d = o[i] - z[i]
+        diff[i] = d
+        square[i] = d * d
+
+
+def mse_gradients(d: Any, scale: Any, lam: Any, negated: Any) -> None:
+    """``d ← λ · (scale · d)`` in place and ``negated = -d``: RAI's λ · MSE.backward (scale = 2/M) and
+    the target's part, -(that)."""
+    for i in range(d.size):
+        g = lam * (scale * d[i])
+        d[i] = g
+        negated[i] = -g
+
+
 PYTHON_KERNELS = {"rprop": rprop_update, "adam": adam_update, "sigmoid_finish": sigmoid_finish,
-                  "sigmoid_backward": sigmoid_backward}
+                  "sigmoid_backward": sigmoid_backward, "difference_and_square": difference_and_square,
+                  "mse_gradients": mse_gradients}

@@ -35,6 +35,7 @@ from .. import backend
 from ..layers import Layer
 from ..losses import MSE, Loss
 from ..network import Sequential
+from . import kernels
 from .chain import FAST_LAYERS, Chain, buffer
 from .workers import run_all, split
 
@@ -114,25 +115,38 @@ class StackedGroup:
         self.as_target: Array | None = None            # (G, N, D) λ ∂L_h/∂Z for Z as a target
 
     def forward(self) -> Array:
-        """Run the stacked blocks on their tables; returns the (G,) hidden losses."""
+        """Run the stacked blocks on their tables; returns the (G,) hidden losses.
+
+        Two buffers serve four arrays: ``diff`` holds o - Z and, after the backward, dL/do; ``as_target``
+        holds the squares for the mean and, after the backward, the target part of dL/dZ."""
         xp = backend.array_module(self.tables)
         self.output = self.chain.forward(self.inputs)
         self.share("x", "y")
         diff = buffer(self.buffers, "diff", self.output.shape, self.output)
-        xp.subtract(self.output, self.targets, out=diff)               # o - Z, as MSE computes it
-        square = buffer(self.buffers, "work", diff.shape, diff)        # (its backward writes dL/do here)
-        xp.multiply(diff, diff, out=square)
+        square = buffer(self.buffers, "as_target", diff.shape, diff)
+        if kernels.ready(self.output, self.targets, diff, square):
+            kernels.kernels()["difference_and_square"](self.output.reshape(-1), self.targets.reshape(-1),
+                                                       diff.reshape(-1), square.reshape(-1))
+        else:
+            xp.subtract(self.output, self.targets, out=diff)           # o - Z, as MSE computes it
+            xp.multiply(diff, diff, out=square)
         self.hidden = square.mean(axis=(1, 2))                         # = each block's (diff²).mean()
         return self.hidden
 
     def backward(self, lam: float) -> None:
         """Gradients of λ Σ h_s: weights (into the layers' views), and both parts of dL/dZ."""
         xp = backend.array_module(self.tables)
-        diff = self.buffers["diff"]
-        d_output = buffer(self.buffers, "work", diff.shape, diff)      # (the forward's squares are done with)
-        xp.multiply(2.0 / diff[0].size, diff, out=d_output)           # MSE.backward: (2/M)(o - Z)
-        xp.multiply(lam, d_output, out=d_output)                       # λ · that
-        self.as_target = xp.negative(d_output, out=buffer(self.buffers, "as_target", diff.shape, diff))
+        d_output = self.buffers["diff"]                                # o - Z becomes dL/do, in place
+        as_target = self.buffers["as_target"]                          # (the forward's squares are done with)
+        scale = 2.0 / d_output[0].size                                 # MSE.backward: (2/M)(o - Z)
+        if kernels.ready(d_output, as_target):
+            real = d_output.dtype.type                                 # the scalars as NumPy converts them
+            kernels.kernels()["mse_gradients"](d_output.reshape(-1), real(scale), real(lam), as_target.reshape(-1))
+        else:
+            xp.multiply(scale, d_output, out=d_output)
+            xp.multiply(lam, d_output, out=d_output)                   # λ · that
+            xp.negative(d_output, out=as_target)
+        self.as_target = as_target
         self.as_input = self.chain.backward(d_output)
         self.share("grad_output", "grad_input")
 
