@@ -281,7 +281,8 @@ def resolve_dtype(dtype: Any = None) -> np.dtype:
 
 
 def blas_threads_default() -> int:
-    """BLAS threads for training loops: ``MINIRAI_THREADS`` if set, else 1 (see :func:`blas_threads`)."""
+    """The threads a training step may use: ``MINIRAI_THREADS`` if set, else 1 (the fast path's workers;
+    see :class:`minirai.train.TrainingLoop`; BLAS itself stays at one thread in training loops)."""
     text = os.environ.get("MINIRAI_THREADS", "1")
     try:
         value = int(text)
@@ -294,12 +295,12 @@ def blas_threads_default() -> int:
 
 @contextmanager
 def blas_threads(threads: int | None = None) -> Iterator[None]:
-    """Limit NumPy's BLAS to ``threads`` threads inside a training loop (default: 1).
+    """Limit NumPy's BLAS to ``threads`` threads (default: ``MINIRAI_THREADS``, else 1).
 
-    Why 1: the matrices here are small (100 x 100). Measured on a 2-core machine, a deep RAI
-    step took 25 ms with one OpenBLAS thread and over 1.5 s with two while the other core was
-    busy, because BLAS threads spin waiting for each other. One thread is never that bad; set
-    ``MINIRAI_THREADS=2`` (or pass ``threads``) on an idle machine with large layers.
+    Training loops ask for one: the matrices here are small (100 x 100), and measured on a 2-core
+    machine a deep RAI step took 25 ms with one OpenBLAS thread and over 1.5 s with two while the
+    other core was busy, because BLAS threads spin waiting for each other. Independent products run
+    on minirai's own worker threads instead (``MINIRAI_THREADS``, :mod:`minirai.fast.workers`).
     """
     if _active is not None and _active is not np:
         yield                          # the GPU does its own scheduling

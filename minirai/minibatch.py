@@ -142,7 +142,7 @@ class MiniBatchRAI(RelaxedFit):
         ``loop`` (from :meth:`fit`) chooses the path and the CPU's arithmetic; without it the step
         runs the textbook methods in plain IEEE arithmetic."""
         if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
-            with TrainingLoop(fast=False, flush=False, relaxed=True) as loop:
+            with TrainingLoop(fast=False, flush=False) as loop:
                 return self.step(optimizer, recorder, loop=loop)
         self.check_optimizer(optimizer)
         if self.steps % self.inner_steps == 0:

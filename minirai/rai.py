@@ -210,7 +210,7 @@ class RelaxedFit:
                                 refresh=False)
 
         try:
-            with TrainingLoop(relaxed=True) as loop, keeping(history):
+            with TrainingLoop() as loop, keeping(history):
                 self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
                 check_finite_weights(self.model, self.steps, history)
         finally:
@@ -240,17 +240,17 @@ class RelaxedFit:
 class RAI(RelaxedFit):
     """The relaxed objective of ``model`` on a training set, and its training loop.
 
-    Parameters
-    ----------
-    model : the chain (its layers are shared, not copied: training updates ``model``).
-    X, y : the training set; one table row per example.
-    loss : the output loss L_y (e.g. ``BCE()``).
-    cuts : see :func:`cut_positions`.
-    hidden_loss : the loss L_h between a block's output and the next table (default MSE);
-        one copy is made per cut. It must provide ``grad_target``.
-    lam : λ, a number or a schedule ``step -> λ`` (see :func:`geometric`).
-    reinit_period : if set, every ``reinit_period`` steps the tables are reset to a chained
-        forward pass of the current weights.
+    Args:
+        model: the chain (its layers are shared, not copied: training updates ``model``).
+        X: the training inputs; one table row per example.
+        y: the training labels.
+        loss: the output loss L_y (e.g. ``BCE()``).
+        cuts: see :func:`cut_positions`.
+        hidden_loss: the loss L_h between a block's output and the next table (default MSE);
+            one copy is made per cut. It must provide ``grad_target``.
+        lam: λ, a number or a schedule ``step -> λ`` (see :func:`geometric`).
+        reinit_period: if set, every ``reinit_period`` steps the tables are reset to a chained
+            forward pass of the current weights.
 
     :meth:`forward` and :meth:`backward` are the textbook path, block by block. :meth:`fit`
     runs their fast twin (:mod:`minirai.fast.stacking`: runs of identical blocks as one batched
@@ -403,7 +403,7 @@ class RAI(RelaxedFit):
         runs these methods (the textbook path) in plain IEEE arithmetic.
         """
         if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
-            with TrainingLoop(fast=False, flush=False, relaxed=True) as loop:
+            with TrainingLoop(fast=False, flush=False) as loop:
                 return self.step(optimizer, recorder, loop=loop)
         if self.reinit_period and self.steps > 0 and self.steps % self.reinit_period == 0:
             self.reinitialize_tables()

@@ -182,30 +182,28 @@ class TrainingLoop:
       flush-to-zero of subnormal numbers (FTZ and DAZ, :mod:`minirai.fast.denormals`) on both
       paths, unless ``minirai.strict_ieee()`` / ``MINIRAI_STRICT_IEEE=1``. Records and callbacks
       run outside it, in strict IEEE arithmetic.
-    * ``threads`` (``MINIRAI_THREADS``, default 1): the threads a step may use. Chained backprop
-      has no independent work, so its products use that many BLAS threads. An RAI step has: its
-      products always use one BLAS thread, on both paths, and the fast path runs independent blocks
-      and optimizer runs on ``threads`` worker threads (:mod:`minirai.fast.workers`), so an RAI
-      run's numbers do not depend on the number of threads.
+    * ``threads`` (``MINIRAI_THREADS``, default 1): the threads a step may use. NumPy's BLAS always
+      uses one thread inside a training loop, on both paths: two BLAS threads on one small product spin
+      waiting for each other on a busy machine (a deep BP step took 199 ms instead of 11 with two, while
+      other work ran), and more threads may round a product differently. The fast path instead runs a
+      step's independent work on ``threads`` worker threads (:mod:`minirai.fast.workers`): RAI's stacked
+      blocks, and the optimizer's runs. So a run's numbers do not depend on the number of threads.
 
     ``fast`` and ``flush`` override the switches (``TrainingLoop(fast=False, flush=False)``: the
     textbook path in strict IEEE arithmetic, what a step outside any training loop runs).
-    ``relaxed`` says the loop trains a relaxed objective (RAI).
     """
 
-    def __init__(self, threads: int | None = None, *, fast: bool | None = None, flush: bool | None = None,
-                 relaxed: bool = False) -> None:
+    def __init__(self, threads: int | None = None, *, fast: bool | None = None, flush: bool | None = None) -> None:
         self.fast = not switches.reference_path() if fast is None else fast
         self.flush = switches.flush_denormals() if flush is None else flush
         self.threads = check_number(threads, "TrainingLoop: threads", low=1, integer=True, none=True) \
             or backend.blas_threads_default()
-        self.relaxed_objective = relaxed
-        self.workers = self.threads if relaxed and self.fast else 1
+        self.workers = self.threads if self.fast else 1
         self._stack = ExitStack()
         self._relaxed: dict[int, tuple[Any, Any]] = {}     # id(trainer): (trainer, its fast twin)
 
     def __enter__(self) -> "TrainingLoop":
-        self._stack.enter_context(backend.blas_threads(1 if self.relaxed_objective else self.threads))
+        self._stack.enter_context(backend.blas_threads(1))
         return self
 
     def __exit__(self, *exc: Any) -> None:
