@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -156,16 +157,38 @@ def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch
     assert "step 7" in capsys.readouterr().err
 
 
-def test_process_plan_gives_rai_a_core_when_cores_are_fewer_than_runs():
+def test_plan_runs_bp_side_by_side_then_rai_on_every_core_when_cores_are_fewer_than_runs():
     names = experiments.methods_for("deep", "both")
     assert names == ["bp", "bp-tuned", "rai"]
-    low = experiments.LOWER_PRIORITY
-    assert low > 0
-    assert experiments.plan_processes(names, cores=2) == (3, [low, low, 0])
-    assert experiments.plan_processes(names, cores=4) == (3, [0, 0, 0])     # enough cores: all equal
-    assert experiments.plan_processes(names, cores=1) == (1, [0, 0, 0])     # one core: one after another
-    assert experiments.plan_processes(names, cores=2, jobs=2) == (2, [0, 0, 0])   # --jobs is obeyed
-    assert experiments.plan_processes(["bp", "rai"], cores=2) == (2, [0, 0])
+    Phase = experiments.Phase
+    assert experiments.plan_phases(names, cores=2) == [Phase(("bp", "bp-tuned"), 2), Phase(("rai",), 1, (("rai", 2),))]
+    assert experiments.plan_phases(names, cores=3) == [Phase(("bp", "bp-tuned", "rai"), 3)]   # a core each
+    assert experiments.plan_phases(names, cores=5) == [Phase(("bp", "bp-tuned", "rai"), 3, (("rai", 3),))]
+    assert experiments.plan_phases(names, cores=1) == [Phase(("bp", "bp-tuned", "rai"), 1)]   # one after another
+    assert experiments.plan_phases(names, cores=2, jobs=2) == [Phase(("bp", "bp-tuned", "rai"), 2)]   # --jobs
+    assert experiments.plan_phases(["bp", "rai"], cores=2) == [Phase(("bp", "rai"), 2)]
+    assert experiments.plan_phases(["bp"], cores=2) == [Phase(("bp",), 1)]
+    assert experiments.describe_phases(experiments.plan_phases(names, cores=2)) == \
+        "bp, bp-tuned side by side in 2 processes, then rai (rai on 2 threads)"
+
+
+def test_reproduce_runs_each_phase_and_reports_in_the_methods_order(tmp_path, monkeypatch, capsys):
+    """Two phases on 2 cores (stubbed runs): the BP runs in two processes, then RAI alone with
+    MINIRAI_THREADS=2; the table lists bp, bp-tuned, rai; MINIRAI_THREADS is as before afterwards."""
+    monkeypatch.setattr(experiments, "default_jobs", lambda runs: 2)
+    monkeypatch.delenv("MINIRAI_THREADS", raising=False)
+    seen = []
+
+    def fake_task(task):
+        seen.append((task["method"], os.environ.get("MINIRAI_THREADS")))
+        return experiments.run("shallow", task["method"], iters=2, progress=False, dataset=task["dataset"])
+
+    monkeypatch.setattr(experiments, "_run_task", fake_task)
+    results = experiments.reproduce("deep", out=tmp_path, progress=False, jobs=None)
+    assert [r.method for r in results] == ["bp", "bp-tuned", "rai"]
+    assert ("rai", "2") in seen
+    assert "MINIRAI_THREADS" not in os.environ
+    assert "then rai (rai on 2 threads)" in capsys.readouterr().out
 
 
 # -- worker hygiene: what one run changes in its process, the next run does not inherit ---------------
@@ -178,39 +201,37 @@ def process_state() -> tuple[int, int, list[int]]:
     return os.getpid(), os.getpriority(os.PRIO_PROCESS, os.getpid()), blas
 
 
-def lowered_task() -> tuple[int, int, list[int]]:
-    """A task like a reproduce run at lower priority: it reports its state at the start, then trains."""
+def threaded_task() -> tuple[int, int, list[int], str | None]:
+    """A task like a reproduce run: it reports its state at the start, then trains on its threads."""
     import os
-    import threading
 
     from minirai.train import TrainingLoop
     state = process_state()
-    with TrainingLoop(threads=1):
-        thread_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    return state + (thread_nice,)
+    with TrainingLoop():
+        pass
+    return state + (os.environ.get("MINIRAI_THREADS"),)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
-def test_isolated_runs_lower_only_their_own_thread():
-    import os
-    base = os.getpriority(os.PRIO_PROCESS, 0)
-    _, process_nice, _, thread_nice = experiments.isolated(lowered_task, nice=5)
-    assert process_nice == base and thread_nice == min(base + 5, 19)
-    assert os.getpriority(os.PRIO_PROCESS, 0) == base
+def test_isolated_sets_the_threads_for_its_task_alone(monkeypatch):
+    monkeypatch.setenv("MINIRAI_THREADS", "1")
+    *_, threads = experiments.isolated(threaded_task, threads=2)
+    assert threads == "2" and os.environ["MINIRAI_THREADS"] == "1"
+    assert experiments.isolated(threaded_task)[-1] == "1"
     with pytest.raises(ZeroDivisionError):                 # an error in the task reaches the caller
-        experiments.isolated(lambda: 1 / 0, nice=5)
+        experiments.isolated(lambda: 1 / 0, threads=2)
+    assert os.environ["MINIRAI_THREADS"] == "1"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
-def test_reused_joblib_workers_do_not_inherit_niceness_or_thread_limits():
-    """Six lowered tasks on two reused workers: each starts at the workers' own niceness and BLAS limits."""
+def test_reused_joblib_workers_do_not_inherit_threads_or_thread_limits():
+    """Six tasks with 2 threads on two reused workers: each starts with the workers' own settings."""
     from joblib import Parallel, delayed
-    import os
     base = os.getpriority(os.PRIO_PROCESS, 0)
     first = Parallel(n_jobs=2)(delayed(process_state)() for _ in range(2))
-    seen = Parallel(n_jobs=2)(delayed(experiments.isolated)(lowered_task, nice=5) for _ in range(6))
+    seen = Parallel(n_jobs=2)(delayed(experiments.isolated)(threaded_task, threads=2) for _ in range(6))
+    after = Parallel(n_jobs=2)(delayed(experiments.isolated)(threaded_task) for _ in range(4))
     pids = {pid for pid, *_ in seen}
     assert len(pids) < 6                                   # workers were reused
     assert all(process_nice == base for _, process_nice, _, _ in seen)
-    assert all(thread_nice == min(base + 5, 19) for *_, thread_nice in seen)
+    assert all(threads == "2" for *_, threads in seen)
+    assert all(threads == os.environ.get("MINIRAI_THREADS") for *_, threads in after)
     assert all(blas == first[0][2] for _, _, blas, _ in seen)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import textwrap
 import threading
 import time
@@ -38,7 +37,6 @@ EXPERIMENTS = {
 METHODS = ("bp", "bp-tuned", "rai")
 DEFAULT_SEED = 3          # the seed of the network's initial weights (see docs/results.md)
 DEFAULT_ITERS = 10_000
-LOWER_PRIORITY = 5        # niceness of the BP runs while they share the cores with RAI (see reproduce)
 
 TITLES = {"bp": "MLP Classifier Landscape (BP)", "bp-tuned": "MLP Classifier Landscape (tuned BP: Xavier + Adam)",
           "rai": "RAI MLP Classifier Landscape"}
@@ -165,10 +163,10 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
               grads: bool = False, jobs: int | None = None) -> list[RunResult]:
     """Run the experiment's methods, write landscapes, the side-by-side figure and summary.json.
 
-    The runs are independent, so on the CPU they run side by side in ``jobs`` processes, each
-    with one BLAS thread and each drawing its own landscape. By default: one per run; where
-    there are fewer cores than runs, the BP runs at a lower priority, so that RAI keeps a core
-    to itself. On a GPU they run one after another. With ``grads`` every run records per-layer
+    The runs are independent, so on the CPU they run side by side in worker processes, each
+    drawing its own landscape (:func:`plan_phases`: by default, with fewer cores than runs, the BP
+    runs side by side first, then RAI alone with a worker thread per core; ``jobs`` runs all at
+    once in that many processes). On a GPU they run one after another. With ``grads`` every run records per-layer
     gradient norms (about 200 records per run) and the gradient heatmap, the gradient profile,
     the loss curves and the identity gaps are written beside the landscapes.
     """
@@ -176,21 +174,26 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = methods_for(experiment, method)
-    jobs, niceness = plan_processes(names, default_jobs(len(names)), jobs)
+    phases = plan_phases(names, default_jobs(len(names)), jobs)
     if echo:
-        how = f"side by side in {jobs} processes" if jobs > 1 else "one after another"
         print(f"[{experiment}] training {', '.join(names)} for {iters} iterations each (seed {seed}), "
-              f"{how}, on device {backend.device_name()} ({backend.device_report()['chosen']}) ...", flush=True)
+              f"{describe_phases(phases)}, on device {backend.device_name()} "
+              f"({backend.device_report()['chosen']}) ...", flush=True)
     dataset = data.moons()      # made once: the workers then need not import scikit-learn
-    tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
-                  out=out, progress=name if progress else False,
-                  device=backend.device_name(), nice=niceness[k])
-             for k, name in enumerate(names)]
-    if jobs == 1:
-        results = [isolated(_run_task, task, nice=task["nice"]) for task in tasks]
-    else:
-        from joblib import Parallel, delayed
-        results = Parallel(n_jobs=jobs)(delayed(isolated)(_run_task, task, nice=task["nice"]) for task in tasks)
+    done: dict[str, RunResult] = {}
+    for phase in phases:
+        tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
+                      out=out, progress=name if progress else False, device=backend.device_name(),
+                      threads=phase.threads_of(name))
+                 for name in phase.names]
+        if phase.processes == 1:
+            found = [isolated(_run_task, task, threads=task["threads"]) for task in tasks]
+        else:
+            from joblib import Parallel, delayed
+            found = Parallel(n_jobs=phase.processes)(delayed(isolated)(_run_task, task, threads=task["threads"])
+                                                         for task in tasks)
+        done.update((r.method, r) for r in found)
+    results = [done[name] for name in names]
     by_method = {r.method: r for r in results}
     if "bp" in by_method and "rai" in by_method:
         panels = [(by_method["bp"].model, TITLES["bp"]), (by_method["rai"].model, TITLES["rai"])]
@@ -246,22 +249,55 @@ def prepare_output(out: str | Path, force: bool) -> Path:
     return out
 
 
-def plan_processes(names: list[str], cores: int, jobs: int | None = None) -> tuple[int, list[int]]:
-    """How many processes to run ``names`` in, and each run's niceness (0 = normal priority).
+@dataclass(frozen=True)
+class Phase:
+    """Runs that start together: ``names`` in ``processes`` processes; ``threads`` holds the worker threads
+    (``MINIRAI_THREADS``) of the runs that get more than the environment says."""
+    names: tuple[str, ...]
+    processes: int
+    threads: tuple[tuple[str, int], ...] = ()
 
-    ``jobs`` given: that many processes, all at normal priority. Otherwise one per core, at
-    most one per run; but with fewer cores (more than one) than runs, every run starts at
-    once and the BP runs get ``LOWER_PRIORITY``: RAI, which does the most work per step,
-    keeps a core to itself, the BP runs share the other core(s) and take over RAI's when it
-    is done. Measured on 2 cores (deep, with the code of that day): 4 min 15 s, against
-    4 min 23 s for RAI on one core and the BP runs one after the other on the other, and
-    4 min 26 s for three processes at equal priority.
+    def threads_of(self, name: str) -> int | None:
+        return dict(self.threads).get(name)
+
+
+def plan_phases(names: list[str], cores: int, jobs: int | None = None) -> list[Phase]:
+    """The order of ``reproduce``'s runs on ``cores`` cores: which run together, in how many processes, and
+    which run gets more than one worker thread.
+
+    * ``jobs`` given: every run at once in that many processes, on the threads the environment sets.
+    * One core (or a GPU, where ``cores`` is 1): one run after another.
+    * At least as many cores as runs: all at once, and RAI (the most work per step) takes the cores left
+      over as worker threads.
+    * Fewer cores than runs (the deep experiment on 2 cores): the BP runs first, side by side, then RAI
+      alone with a worker thread per core. RAI's stacked blocks split across threads
+      (:mod:`minirai.fast.workers`), while a BP step has little to split, so BP runs go side by side
+      instead. Measured in ``docs/benchmarks.md``.
+
+    A run's numbers do not depend on its threads (tested), so the plan changes only the time.
     """
     if jobs is not None:
-        return max(1, int(jobs)), [0] * len(names)
-    if 1 < cores < len(names):
-        return len(names), [0 if name == "rai" else LOWER_PRIORITY for name in names]
-    return max(1, min(cores, len(names))), [0] * len(names)
+        return [Phase(tuple(names), max(1, int(jobs)))]
+    if cores <= 1:
+        return [Phase(tuple(names), 1)]
+    others = tuple(name for name in names if name != "rai")
+    if "rai" not in names:
+        return [Phase(others, min(cores, len(others)))]
+    if cores >= len(names):
+        spare = cores - len(others)
+        return [Phase(tuple(names), len(names), (("rai", spare),) if spare > 1 else ())]
+    return [Phase(others, min(cores, len(others))), Phase(("rai",), 1, (("rai", cores),))]
+
+
+def describe_phases(phases: list[Phase]) -> str:
+    """``plan_phases``'s plan in words, for the first line ``reproduce`` prints."""
+    words = []
+    for phase in phases:
+        how = "" if len(phase.names) == 1 else \
+            f" side by side in {phase.processes} processes" if phase.processes > 1 else " one after another"
+        threads = "".join(f" ({name} on {n} threads)" for name, n in phase.threads)
+        words.append(f"{', '.join(phase.names)}{how}{threads}")
+    return ", then ".join(words)
 
 
 def default_jobs(runs: int) -> int:
@@ -271,30 +307,35 @@ def default_jobs(runs: int) -> int:
     return max(1, min(runs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
-def isolated(function: Callable[..., Any], *args: Any, nice: int = 0) -> Any:
-    """``function(*args)`` in a thread of its own, ``nice`` steps lower in priority, leaving nothing behind.
+def isolated(function: Callable[..., Any], *args: Any, threads: int | None = None) -> Any:
+    """``function(*args)`` in a thread of its own, with ``MINIRAI_THREADS=threads`` while it runs (if given),
+    leaving nothing behind.
 
     joblib reuses its worker processes, so whatever a task changes in its process the next task
-    inherits: ``os.nice`` in the task itself made one worker go 5, 10, 15, 19. Here the lower
-    priority is given to a fresh thread (on Linux a thread has a niceness of its own), which ends
-    with the task; the process and its next task keep theirs. The CPU's flush-to-zero switch is
-    per thread too, and the BLAS thread limit is set and restored by the training loop. Elsewhere
-    than on Linux the task runs at normal priority.
+    inherits. The task runs in a fresh thread, which ends with it: the CPU's flush-to-zero switch is
+    per thread; the BLAS thread limit is set and restored by the training loop; ``MINIRAI_THREADS`` is
+    put back as it was (a worker process runs one task at a time).
     """
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            if nice and sys.platform.startswith("linux"):
-                thread = threading.get_native_id()
-                os.setpriority(os.PRIO_PROCESS, thread, os.getpriority(os.PRIO_PROCESS, thread) + nice)
             outcome["value"] = function(*args)
         except BaseException as error:     # handed to the caller's thread below
             outcome["error"] = error
 
-    worker = threading.Thread(target=target, name=f"minirai-{getattr(function, '__name__', 'task')}")
-    worker.start()
-    worker.join()
+    before = os.environ.get("MINIRAI_THREADS")
+    if threads is not None:
+        os.environ["MINIRAI_THREADS"] = str(threads)
+    try:
+        worker = threading.Thread(target=target, name=f"minirai-{getattr(function, '__name__', 'task')}")
+        worker.start()
+        worker.join()
+    finally:
+        if before is None:
+            os.environ.pop("MINIRAI_THREADS", None)
+        else:
+            os.environ["MINIRAI_THREADS"] = before
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
