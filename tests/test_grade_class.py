@@ -57,7 +57,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
 def graded(tmp_path_factory):
     work = tmp_path_factory.mktemp("course")
     klass, out, teacher, temp = work / "class", work / "grades", work / "teacher", work / "tmp"
-    shutil.copytree(CLASS, klass, ignore=shutil.ignore_patterns("ruff.toml", "__pycache__"))
+    shutil.copytree(CLASS, klass, ignore=shutil.ignore_patterns("__pycache__"))
     for folder in (out / "feedback", teacher, temp):
         folder.mkdir(parents=True)
     (out / "gradebook.csv").write_text("student,total\nnia,12\n")        # last week's, which nia hunts for
