@@ -45,7 +45,8 @@ def on_both_paths(run: Callable[[], list[np.ndarray]]) -> list[np.ndarray]:
         textbook = run()
     assert len(fast) == len(textbook)
     for k, (a, b) in enumerate(zip(fast, textbook)):
-        assert same_bytes(a, b), f"array {k} differs between the fast and the textbook path"
+        assert same_bytes(a, b), f"array {k} differs between the fast and the textbook path" + \
+            (f" (max |diff| {np.abs(np.asarray(a) - np.asarray(b)).max():.3g})" if np.shape(a) == np.shape(b) else "")
     return fast
 
 

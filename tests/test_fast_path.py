@@ -15,6 +15,7 @@ import pytest
 import minirai
 import minirai.minibatch
 from conftest import stacks_of
+from contracts import on_both_paths, same_bytes
 from minirai import data, switches
 from minirai.fast.chain import Chain
 from minirai.fast.optim import runs_of
@@ -27,10 +28,6 @@ from minirai.train import TrainingLoop, fit
 
 DEEP = [2] + [100] * 100 + [1]
 SHALLOW = [2, 42, 100, 100, 42, 1]
-
-
-def same_bytes(a, b) -> bool:
-    return np.array_equal(np.ascontiguousarray(a).view(np.uint8), np.ascontiguousarray(b).view(np.uint8))
 
 
 @pytest.fixture(scope="module")
@@ -235,15 +232,6 @@ def everything(trainer_or_model, optimizer):
     return [a for p, g in pairs for a in (p, g)] + [v for state in optimizer.state for v in state.values()]
 
 
-def both_paths(run):
-    fast = run()
-    with minirai.reference():
-        textbook = run()
-    assert len(fast) == len(textbook)
-    for k, (a, b) in enumerate(zip(fast, textbook)):
-        assert same_bytes(a, b), f"array {k} differs"
-
-
 SMALL = [2, 12, 12, 12, 12, 1]
 
 
@@ -261,7 +249,7 @@ def test_small_rai_runs_agree_with_gradients_and_state(moons, case, stacked):
         assert bool(stacks_of(stacked)) == (not switches.reference_path())
         stacked.clear()
         return everything(trainer, optimizer)
-    both_paths(run)
+    on_both_paths(run)
 
 
 def test_sgd_in_chunks_agrees(moons, monkeypatch):
@@ -274,7 +262,7 @@ def test_sgd_in_chunks_agrees(moons, monkeypatch):
         optimizer = minirai.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
         fit(model, BCE(), optimizer, moons.X_train, moons.y_train, iters=6, progress=False, batch_size=30)
         return everything(model, optimizer)
-    both_paths(run)
+    on_both_paths(run)
 
 
 def test_a_second_fit_after_the_hidden_losses_changed(moons):
@@ -296,7 +284,7 @@ def test_a_second_fit_after_the_hidden_losses_changed(moons):
         trainer.hidden_losses = [HalfMSE() for _ in trainer.cuts]
         trainer.fit(optimizer, 3, progress=False)
         return everything(trainer, optimizer)
-    both_paths(run)
+    on_both_paths(run)
 
 
 def test_a_float64_upstream_gradient_on_float32_activations(moons):
@@ -311,7 +299,7 @@ def test_a_float64_upstream_gradient_on_float32_activations(moons):
         fit(model, Float64MSE(), optimizer, moons.X_train, moons.y_train.reshape(-1, 1).astype(np.float32),
             iters=4, progress=False)
         return everything(model, optimizer)
-    both_paths(run)
+    on_both_paths(run)
 
 
 def test_inf_activations_give_the_textbook_nan_not_zeros(moons):
@@ -363,7 +351,7 @@ def test_an_own_optimizer_with_any_state_works_on_a_packed_model(moons):
         assert runs_of(optimizer) == [] and optimizer.state[0]["scale"].shape == (1,)
         fit(model, BCE(), optimizer, moons.X_train, moons.y_train, iters=3, progress=False)
         return everything(model, optimizer)
-    both_paths(run)
+    on_both_paths(run)
 
 
 # -- worker threads: the same numbers with any number of them -------------------------------------------

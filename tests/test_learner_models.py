@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import minirai
+from contracts import on_both_paths, same_bytes
 from minirai import data
 from minirai.estimators import MLPRegressor
 from minirai.inspect import QUANTITIES, GradientRecorder
@@ -18,23 +19,6 @@ from minirai.layers import Activation, Layer, Linear
 from minirai.minibatch import MiniBatchRAI
 from minirai.rai import RAI
 from minirai.train import TrainingDiverged, fit
-
-
-def same_bytes(a, b) -> bool:
-    a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
-
-
-def on_both_paths(run):
-    """``run()`` on the fast path and inside ``minirai.reference()``: each returns a list of arrays."""
-    with minirai.reference(False):
-        fast = run()
-    with minirai.reference():
-        textbook = run()
-    assert len(fast) == len(textbook)
-    for k, (a, b) in enumerate(zip(fast, textbook)):
-        assert same_bytes(a, b), f"array {k} differs between the paths (max |diff| {np.abs(a - b).max():.3g})"
-    return fast
 
 
 # -- 1. a learner's own layer classes: never stacked, never given a fused twin ---------------------------
