@@ -4,6 +4,7 @@ The site is built as CI builds it (``mkdocs build --strict``, the chapters run i
 ``MINIRAI_SITE_DIR`` when a build is already there (``.ci/run`` builds it once). Every page is opened from
 ``file://`` in headless Chromium with its scripts running, and the test fails on
 
+* a docstring's Sphinx role left as text (``:func:`fit```) instead of a link;
 * raw TeX in the rendered text outside code (``\\frac``, ``\\sum``, ``$$``, ``\\(``, a ``$..$`` left over, ...);
 * a link, stylesheet, script or image that resolves to a folder or to a missing file, or an anchor that is not there;
 * any request to another host (script, stylesheet, font, image, search index): they are all refused and listed;
@@ -40,6 +41,9 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 RAW_TEX = re.compile(r"\\(?:frac|sum|partial|lambda|mathrm|mathbb|text|texttt|begin|end|left|right|hat|sqrt|"
                      r"cdot|leftarrow|operatorname|tfrac|top|lVert|rVert|underbrace|alpha|beta|eta|mu|sigma|"
                      r"varepsilon|Delta|theta|odot|qquad|in)\b|\$\$|\\\(|\\\)|\\\[|\\\]|(?<![\w$])\$[^$\s][^$\n]{0,80}\$")
+
+#: a Sphinx role of a docstring, left as text instead of a link or code
+RAW_ROLE = re.compile(r":(?:py:)?(?:mod|func|class|meth|attr|data|exc|obj):`")
 
 
 def machine_paths(site: Path) -> re.Pattern:
@@ -168,6 +172,8 @@ def test_every_page_works_from_disk(site, screenshot_dir):
             seen = found[path] = page.evaluate(READ_PAGE)
             for match in RAW_TEX.finditer(seen["prose"]):
                 problems.append(f"{name}: raw TeX {seen['prose'][max(0, match.start() - 40):match.end() + 40]!r}")
+            for match in RAW_ROLE.finditer(seen["text"]):        # a docstring's :func:`fit`, not resolved
+                problems.append(f"{name}: raw role {seen['text'][max(0, match.start() - 40):match.end() + 40]!r}")
             for match in machine_path.finditer(seen["text"]):
                 problems.append(f"{name}: machine path {seen['text'][max(0, match.start() - 60):match.end() + 60]!r}")
             problems += [f"{name}: {wrap}" for wrap in seen["wraps"]]
@@ -233,3 +239,16 @@ def test_each_chapter_offers_its_notebook_and_the_stubs(site):
         (ROOT / "tutorials" / "exercises.py").read_text(encoding="utf-8")
     course = (site / "course.html").read_text(encoding="utf-8")
     assert course.count('class="course-chapter"') == len(list((ROOT / "tutorials").glob("[0-9][0-9]_*.py")))
+
+
+def test_the_page_checks_find_what_they_look_for():
+    """The patterns above, on text a broken page would show (no browser needed)."""
+    for raw in (r"\[ L = L_y(o_K, y) + \lambda \sum_{s=1}^{K} \]", r"$$p \leftarrow p$$", r"the gap \(o_{s-1}\)",
+                r"with \frac{2}{N}", "mean $o_{s-1} - Z_s$ at a cut"):
+        assert RAW_TEX.search(raw), raw
+    for fine in ("∂L/∂Z_s = grad_tables_as_input + grad_tables_as_target", "costs 5 $ a month", "p ← p − η g"):
+        assert not RAW_TEX.search(fine), fine
+    assert RAW_ROLE.search("see :func:`minirai.train.fit`") and not RAW_ROLE.search("see fit")
+    paths = machine_paths(Path("/tmp/some-build/site"))
+    assert paths.search(f"figures written to {ROOT}/tutorial-out") and paths.search("/usr/lib/python3/site-packages/x")
+    assert not paths.search("figures written: 01_landscape.png, in tutorial-out")

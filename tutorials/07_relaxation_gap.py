@@ -121,8 +121,9 @@ lowest = int(np.argmin(tuned_history["val_loss"]))
 print(f"held-out loss: {tuned_history['val_loss'][lowest]:.2g} at its lowest (step {tuned_history['step'][lowest]}), "
       f"{tuned_history.last('val_loss'):.2g} at the end; held-out accuracy {tuned_history.last('val_acc'):.3f}")
 assert tuned_history.last("chained_acc") == 1 and tuned_history.last("chained_loss") < 2 * tuned_history.last("relaxed_loss")
-if not QUICK:       # "its held-out loss climbs"
-    assert tuned_history.last("val_loss") > 2 * tuned_history["val_loss"][lowest] and tuned_history.last("val_acc") > 0.97
+if not QUICK:       # "its held-out loss climbs again, by more than a fifth", records after its lowest
+    assert tuned_history.last("val_loss") > 1.2 * tuned_history["val_loss"][lowest] and tuned_history.last("val_acc") > 0.97
+    assert tuned_history["step"][lowest] < tuned_history["step"][-1]
 
 # %%
 plot.save(plot.identity_gap_curves(history, title="cuts after every Linear: identity gap per cut"),
@@ -136,9 +137,10 @@ plot.save(plot.loss_curves({"every Linear": history, "linear[3:]": tuned_history
 # %% [markdown]
 # With the first block made of four Linear layers, the chained network fits the training set
 # and its chained loss approaches the relaxed one: the gap is closed. In the full run its
-# held-out loss then climbs again, to more than twice its lowest value, while its held-out
-# accuracy stays above 97%: as with Rprop in chapter 4, a network that fits its 100 training
-# points exactly grows confident, and the few held-out points it gets wrong cost more and more. This is the method
+# held-out loss then climbs again, by more than a fifth of its lowest value (recorded every 150
+# steps; the line above prints both), while its held-out accuracy stays above 97%: as with Rprop
+# in chapter 4, a network that fits its 100 training points exactly grows confident, and the few
+# held-out points it gets wrong cost more and more. This is the method
 # `rai-tuned` of `minirai study` (see `docs/study.md`: 100% on each of 3 seeds of the
 # proposal's 101-layer net, 98.2–99.9% held out). `studies/relaxation_gap.py` runs the other
 # remedies one would try first, a growing penalty λ and re-initialising the tables, and
