@@ -22,6 +22,7 @@ import griffe
 
 ROLE = re.compile(r":(?:py:)?(mod|func|class|meth|attr|data|exc|obj):`~?\.?([\w.]+)(?:\(\))?`")
 UNDERLINE = re.compile(r"^\s*(-{3,}|={3,})\s*$")
+LITERAL = re.compile(r"``([^`]+)``")
 LIST_ITEM = re.compile(r"^\s*(?:[*+-]|\d+\.)\s+\S")
 #: section titles griffe's Google parser reads itself (left alone here)
 SECTIONS = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Returns|Return|Yields|Raises|Exceptions|Warns|"
@@ -107,7 +108,8 @@ def markdown_layout(text: str) -> str:
             while block and not block[-1].strip():
                 block.pop()
             margin = min(len(b) - len(b.lstrip()) for b in block if b.strip())
-            out.extend(["", *("    " + b[margin:] if b.strip() else "" for b in block), ""])
+            # (a preformatted block shows reST's ``literal`` marks as they are: drop them)
+            out.extend(["", *("    " + LITERAL.sub(r"\1", b[margin:]) if b.strip() else "" for b in block), ""])
             continue
         if LIST_ITEM.match(line) and indent == 0 and previous.strip() and not LIST_ITEM.match(previous) \
                 and not previous.startswith(" "):

@@ -252,3 +252,26 @@ def test_the_page_checks_find_what_they_look_for():
     paths = machine_paths(Path("/tmp/some-build/site"))
     assert paths.search(f"figures written to {ROOT}/tutorial-out") and paths.search("/usr/lib/python3/site-packages/x")
     assert not paths.search("figures written: 01_landscape.png, in tutorial-out")
+
+
+def test_docstrings_keep_their_layout_in_the_api_reference():
+    """docs/griffe_roles.py: an indented block under a line of text stays a block (its ``literal`` marks dropped),
+    a list starts where the docstring starts one, and a reST title becomes a bold line."""
+    pytest.importorskip("griffe")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("griffe_roles", ROOT / "docs" / "griffe_roles.py")
+    roles = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roles)
+    text = ("Backward, with dy = dL/dy of shape (N, D_out):\n"
+            "    dW = x^T @ dy          (D_in, D_out)\n"
+            "    b = -``input_mean`` · Σ_rows W\n"
+            "Options:\n"
+            "- one\n"
+            "- two\n"
+            "Conventions\n"
+            "-----------\n"
+            "Text.")
+    out = roles.markdown_layout(text).splitlines()
+    assert out[:4] == ["Backward, with dy = dL/dy of shape (N, D_out):", "", "    dW = x^T @ dy          (D_in, D_out)",
+                       "    b = -input_mean · Σ_rows W"]
+    assert out[out.index("Options:") + 1] == "" and "- one" in out and "**Conventions**" in out

@@ -227,7 +227,7 @@ assert history["relaxed_loss"][peak] > 10 * history["relaxed_loss"][0] and gap[6
 assert all(history["chained_acc"][k] == 0.5 for k in range(46))                    # nothing learnt before
 if not QUICK:
     assert 60 <= learns <= 100 and chained > 10 * relaxed                             # "around step 80"
-    assert stays is not None and 100 <= stays <= 130 and stays > learns + 5           # "for good from about 110"
+    assert stays is not None and 100 <= stays <= 130 and stays > learns + 5           # "from about step 120"
     assert round(history.last("chained_acc"), 2) == 0.87                              # (chapter 7 quotes it)
 
 # %% [markdown]
@@ -239,7 +239,7 @@ if not QUICK:
 # tables at the front overshoot before their hidden losses pull them back. Once the front has
 # passed the first cut (after about 45 steps) the gaps collapse, more than tenfold by step 60,
 # and only then does the chained network start to learn (in the full 300-step run its accuracy
-# first leaves 0.5 around step 80, falls back, and rises for good from about step 110: the
+# first leaves 0.5 around step 80, falls back, and stays above it from about step 120: the
 # figure below draws every step).
 #
 # Then the end. The relaxed loss falls far below the chained loss, which does not follow it

@@ -90,7 +90,9 @@ for name, (init, lr) in INITS.items():
 orthogonal = histories["critical orthogonal"]
 print(f"critical orthogonal: training accuracy {orthogonal['train_acc'][0]:.2f} at step 0, "
       f"{orthogonal.last('train_acc'):.2f} at step {iters}")
-assert 0.45 < first_predictions[0] < first_predictions[1] < 0.55 and orthogonal["train_acc"][0] > 0.75
+assert 0.475 <= first_predictions[0] < first_predictions[1] < 0.525 and abs(orthogonal["train_acc"][0] - 0.82) < 1e-6
+ratio = dict(zip(("uniform", "xavier", "orthogonal"), ratios.values()))   # "about 1e-33, 1e-25, 4"
+assert 1e-34 < ratio["uniform"] < 1e-32 and 1e-26 < ratio["xavier"] < 1e-24 and 3 < ratio["orthogonal"] < 5
 assert all(abs(histories[name].last("train_acc") - 0.5) <= 0.02 for name in list(INITS)[:2])   # "near 0.5"
 if not QUICK:
     assert 0.85 <= orthogonal.last("train_acc") <= 0.9                 # "about 0.88 in 600 steps"
