@@ -97,9 +97,9 @@ assert start["relaxed_loss"] == start["chained_loss"] and start["identity_gap"].
 #
 # ## 2. The relaxed objective and a table's two gradients
 #
-# With `K` the last block, `L_y` the output loss (BCE) and `L_h` the hidden loss (MSE):
+# With $K$ the last block, $L_y$ the output loss (BCE) and $L_h$ the hidden loss (MSE):
 #
-#     L = L_y(o_K, y) + λ Σ_{s<K} L_h(o_s, Z_{s+1})
+# $$L = L_y(o_K, y) + \lambda \sum_{s=1}^{K} L_h(o_{s-1}, Z_s)$$
 #
 # Every table appears twice: as the *input* of block s, and as the *target* of block s-1's
 # hidden loss. So its gradient has two parts, both kept for inspection:
@@ -190,7 +190,7 @@ if not QUICK:
 #   first term);
 # * **chained loss / accuracy**: the *real* network, `model.forward(X)`, which is how it
 #   predicts on new data (`val_acc` on 1000 held-out points);
-# * **identity gap** at cut `s`: mean `(o_{s-1} - Z_s)²`, how far table `Z_s` is from what the
+# * **identity gap** at cut $s$: $\mathrm{mean}\,(o_{s-1} - Z_s)^2$, how far table $Z_s$ is from what the
 #   block before it computes (with MSE as hidden loss, this is the hidden loss).
 #
 # The history holds a record of every step; the table prints every 30th (every 6th in a quick run).
