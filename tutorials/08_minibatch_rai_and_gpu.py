@@ -70,20 +70,30 @@ trainer.step(optimizer)                            # a first step, so that every
 before = [z.copy() for z in trainer.tables]
 trainer.step(optimizer)
 outside = np.setdiff1d(np.arange(len(moons.X_train)), trainer.rows)
-print(f"a step on rows {trainer.rows.tolist()}: the other {len(outside)} rows untouched:",
-      all(np.array_equal(b[outside], z[outside]) for b, z in zip(before, trainer.tables)))
+untouched = all(np.array_equal(b[outside], z[outside]) for b, z in zip(before, trainer.tables))
+print(f"a step on rows {trainer.rows.tolist()}: the other {len(outside)} rows untouched:", untouched)
+assert same and untouched and len(outside) == 90
 
 # %% [markdown]
 # Memory: the tables hold N × (number of cuts) × width numbers, plus as many again for their
 # gradients, plus two per entry for Adam's or Rprop's state. For the proposal's 101-layer net
-# that is about 160 KB per example in float32. Per-batch auxiliaries need B rows only.
-#
+# that is about 160 KB per example in float32 (counted below on one example). Per-batch
+# auxiliaries need B rows only.
+
+# %%
+deep = RAI(minirai.mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid", seed=0), moons.X_train[:1], moons.y_train[:1],
+           minirai.BCE())
+per_example = sum(z.size for z in deep.tables) * 4 * (1 + 1 + 2)   # float32: tables, gradients, 2 state entries
+print(f"{len(deep.tables)} tables, {sum(z.size for z in deep.tables)} numbers per example: {per_example / 1e3:.0f} KB")
+assert 150e3 < per_example < 170e3                                  # "about 160 KB"
+
+# %% [markdown]
 # ## 2. Both kinds on digits
 
 # %%
 digits = data.digits()
 iters = 200 if QUICK else 800
-histories = {}
+histories, epochs, inner_steps = {}, {}, {}
 for tables in ("persistent", "per-batch"):
     model = minirai.mlp([64, 64, 64, 10], "tanh", None, seed=0)
     trainer = MiniBatchRAI(model, digits.X_train, digits.y_train, minirai.SoftmaxCrossEntropy(), batch_size=64,
@@ -92,6 +102,10 @@ for tables in ("persistent", "per-batch"):
                                     y_val=digits.y_test, record_every=max(1, iters // 10), progress=False)
     print(f"{tables:>10} tables, batch 64, {trainer.inner_steps} step(s) per batch, {iters} steps "
           f"({trainer.epochs:.1f} epochs): held-out accuracy {histories[tables].last('val_acc'):.3f}")
+    epochs[tables], inner_steps[tables] = trainer.epochs, trainer.inner_steps
+# the text below: 3 inner steps per batch (3 blocks), a third as many epochs, both learn digits
+assert inner_steps == {"persistent": 1, "per-batch": 3} and abs(epochs["persistent"] / epochs["per-batch"] - 3) < 0.1
+assert all(h.last("val_acc") > 0.85 for h in histories.values())
 
 # %% [markdown]
 # A per-batch run's relaxed loss is almost all output loss: its hidden losses start at 0 at each
