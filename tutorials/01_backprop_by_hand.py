@@ -228,10 +228,11 @@ for k in range(len(history)):
 # network's predictions p, the BCE gradient `dL/dp = (p - t) / (p (1 - p)) / N`, and what the output
 # sigmoid's backward makes of it:
 #
-# * In float32, `σ(z)` rounds to exactly 1.0 once `z > ~17`, and to exactly 0 once `z < ~-104`. A point
-#   predicted exactly (p = t) has a BCE gradient of exactly 0.
-# * A few class-0 points have a tiny p that is not 0: their BCE gradient is tiny too, but not 0, and they
-#   are what keeps the loss above 0.
+# * In float32, `σ(z)` rounds to exactly 1.0 from about `z = 17`, and is exactly 0 below about
+#   `z = -89`, where `e^{-z}` overflows to inf. A point predicted exactly (p = t) has a BCE gradient
+#   of exactly 0.
+# * The other points (the lines below count them) are class-0 points with a tiny p that is not 0:
+#   their BCE gradient is tiny too, but not 0, and they are what keeps the loss above 0.
 # * The sigmoid's backward multiplies those gradients by `p (1 - p)`. The products fall below float32's
 #   smallest normal number, about 1.2e-38, and a training step flushes such numbers to 0 (chapter 2,
 #   section 4). Every weight gradient is then exactly 0.
@@ -247,6 +248,8 @@ dp = bce.backward()                                  # dL/dp
 with flushing_denormals():                           # as inside a training step
     dz = model.layers[-1].backward(dp)               # the output Sigmoid's backward: dL/dz
 largest = max(float(np.abs(g).max()) for _, g in model.parameters())
+ends = minirai.Sigmoid().forward(np.array([[16.0], [17.0], [-88.0], [-90.0]], dtype=np.float32)).ravel()
+assert ends[0] < 1 == ends[1] and ends[2] > 0 == ends[3]          # exactly 1 from about 17, 0 below about -89
 exact = int(((pred == 0) | (pred == 1)).sum())
 print(f"training loss {final_loss:.3g}; p is exactly 0 or 1 for {exact} of {pred.size} training points")
 print(f"nonzero entries: of the BCE gradient {int((dp != 0).sum())}, after the sigmoid's backward "
@@ -258,6 +261,8 @@ if not QUICK:       # what the text says about the full run
     frozen = [history["train_loss"][k] for k in range(len(history)) if steps[k] >= 75]
     assert len(set(frozen)) == 1 and 0 < final_loss < 1e-20 and frozen[0] == final_loss
     assert largest == 0 and (dp != 0).sum() > 0 and (dz != 0).sum() == 0
+    assert exact + int((dp != 0).sum()) == pred.size and np.all(moons.y_train[(dp != 0).ravel()] == 0)
+    assert np.all(((pred > 0) & (pred < 1e-20)) == (dp != 0))          # "a tiny p that is not 0"
     assert history.last("val_loss") > 0 and history.last("val_acc") < 1
 else:               # "a quick run stops before all this"
     assert largest > 0
