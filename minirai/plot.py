@@ -163,19 +163,25 @@ ACC_LINES = (("val_acc", "--", "held-out"),)
 
 
 def loss_curves(histories: Mapping[str, History] | History, ax: Axes | Sequence[Axes] | None = None,
-                title: str = "Training curves") -> Figure:
+                title: str = "Training curves", yscale: str = "log", floor: float | None = None) -> Figure:
     """Losses (log scale, left) and accuracies (right) of one or several runs against the step.
 
     Each run has one colour. Its chained loss (``chained_loss``, or ``train_loss`` for a
     backprop run) is solid; an RAI run adds ``relaxed_loss`` dashed and ``output_loss``
     dotted; ``val_loss`` is dash-dotted. The accuracy panel shows ``chained_acc`` (or
-    ``train_acc``) solid and ``val_acc`` dashed.
+    ``train_acc``) solid and ``val_acc`` dashed. Each later run is drawn a little thinner,
+    so a run that follows an earlier one exactly leaves a coloured border around it. In a
+    new figure the legends sit under the panels: one entry per run, one per line style.
 
     Args:
         histories: ``{run name: History}``; a single History is named "run".
         ax: None for a new two-panel figure; a pair of Axes (losses, accuracies); or one
             Axes, which gets the losses only.
         title: the figure title (the Axes title when a single Axes is given).
+        yscale: the loss axis, ``"log"`` or ``"linear"``.
+        floor: the lowest loss the log axis shows (None: whatever the runs reach). A curve that
+            falls below it stops at the edge, and a ▼ on the bottom edge marks the first record
+            below, so a loss of 1e-30 does not squeeze the other runs into a strip.
 
     Returns:
         The figure drawn into (the caller saves or closes it).
@@ -196,8 +202,12 @@ def loss_curves(histories: Mapping[str, History] | History, ax: Axes | Sequence[
                                                    and all(isinstance(a, Axes) for a in ax))):
         raise TypeError(f"plot.loss_curves: ax must be None, a matplotlib Axes or a pair of Axes, "
                         f"got {type(ax).__name__}")
+    if yscale not in ("log", "linear"):
+        raise ValueError(f"plot.loss_curves: yscale must be 'log' or 'linear', got {yscale!r}")
+    if floor is not None:
+        floor = check_number(floor, "plot.loss_curves: floor", low=0, low_open=True)
     if ax is None:
-        fig = Figure(figsize=(14, 5.5), layout="constrained")
+        fig = Figure(figsize=(14, 6), layout="constrained")
         loss_ax, acc_ax = fig.subplots(1, 2)
         fig.suptitle(title)
     elif isinstance(ax, Axes):     # one Axes: the losses only
@@ -207,30 +217,64 @@ def loss_curves(histories: Mapping[str, History] | History, ax: Axes | Sequence[
         fig = loss_ax.figure
         fig.suptitle(title)
     colours = [f"C{i % 10}" for i in range(len(histories))]
-    for colour, (name, history) in zip(colours, histories.items()):
+    widths = [max(3.2 - 0.6 * i, 1.2) for i in range(len(histories))]   # later runs thinner: none hides another
+    positive = yscale == "log"
+    for colour, width, (name, history) in zip(colours, widths, histories.items()):
         chained = "chained" if "chained_loss" in history else "train"
-        _curve(loss_ax, history, f"{chained}_loss", "-", colour, f"{name}: {chained} loss", positive=True)
+        _curve(loss_ax, history, f"{chained}_loss", "-", colour, f"{name}: {chained} loss", positive=positive,
+               width=width, floor=floor)
         for key, style, what in LOSS_LINES:
-            _curve(loss_ax, history, key, style, colour, f"{name}: {what} loss", positive=True)
+            _curve(loss_ax, history, key, style, colour, f"{name}: {what} loss", positive=positive, width=width,
+                   floor=floor)
         if acc_ax is not None:
-            _curve(acc_ax, history, f"{chained}_acc", "-", colour, f"{name}: {chained} accuracy")
+            _curve(acc_ax, history, f"{chained}_acc", "-", colour, f"{name}: {chained} accuracy", width=width)
             for key, style, what in ACC_LINES:
-                _curve(acc_ax, history, key, style, colour, f"{name}: {what} accuracy")
-    loss_ax.set(yscale="log", xlabel="step", ylabel="loss", title="Loss" if acc_ax is not None else title)
-    _finish(loss_ax)
+                _curve(acc_ax, history, key, style, colour, f"{name}: {what} accuracy", width=width)
+    loss_ax.set(yscale=yscale, xlabel="step", ylabel="loss", title="Loss" if acc_ax is not None else title)
+    if floor is not None and positive:
+        loss_ax.set_ylim(bottom=floor)
+    outside = ax is None          # a figure of our own: legends under the panels, out of the curves' way
+    _finish(loss_ax, legend=not outside)
     if acc_ax is not None:
         acc_ax.set(xlabel="step", ylabel="accuracy", title="Accuracy")
-        _finish(acc_ax, empty="no accuracy recorded\n(not a classification loss)")
+        _finish(acc_ax, empty="no accuracy recorded\n(not a classification loss)", legend=not outside)
+    if outside:
+        _legend_below(loss_ax, histories, colours)
+        if acc_ax is not None:
+            _legend_below(acc_ax, histories, colours)
     return fig
+
+
+def _legend_below(ax: Axes, histories: Mapping[str, History], colours: Sequence[str]) -> None:
+    """One entry per run (its colour), one per line style drawn in ``ax`` and one per marker, under ``ax``."""
+    from matplotlib.lines import Line2D
+
+    drawn = [line for line in ax.lines if not line.get_label().startswith("_")]
+    if not drawn:
+        return
+    handles = [Line2D([], [], color=colour, lw=3, label=name) for colour, name in zip(colours, histories)]
+    styles: dict[str, str] = {}
+    for line in drawn:
+        run, _, what = line.get_label().partition(": ")
+        if line.get_linestyle() in ("None", "") or what in styles.values():
+            continue
+        styles.setdefault(line.get_linestyle(), what)
+    handles += [Line2D([], [], color="0.25", ls=style, lw=1.8, label=what) for style, what in styles.items()]
+    handles += [Line2D([], [], color=line.get_color(), ls="None", marker=line.get_marker(), label=line.get_label())
+                for line in drawn if line.get_linestyle() in ("None", "")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=min(len(handles), 3),
+              fontsize="small", frameon=False)
 
 
 def identity_gap_curves(history: History, ax: Axes | None = None,
                         title: str = "Identity gap per cut") -> Figure:
-    """The identity gap mean (o_s - Z_{s+1})² of every cut over training, on a log scale.
+    """The identity gap of every cut over training, on a log scale: at cut s, mean (o_{s-1} - Z_s)².
 
-    Each cut is a thin line coloured by its index (1 = the cut nearest the input; colour bar
-    "cut index"); the mean over cuts is a thick black line. Gaps that are exactly 0 (every
-    gap at step 0, where the tables are a chained forward pass) are left out of the log plot.
+    Cuts and tables are counted from 1, as in the math: cut s sits between block s-1 and block s,
+    and its table Z_s is ``trainer.tables[s - 1]``. Each cut is a thin line coloured by s (1 = the
+    cut nearest the input; colour bar "cut index"); the mean over cuts is a thick black line. Gaps
+    that are exactly 0 (every gap at step 0, where the tables are a chained forward pass) are left
+    out of the log plot.
 
     Args:
         history: an :class:`minirai.rai.RAIHistory` (``history["identity_gap"]`` is records x cuts).
@@ -260,7 +304,8 @@ def identity_gap_curves(history: History, ax: Axes | None = None,
     colorbar = fig.colorbar(mapper, ax=ax, label="cut index")
     colorbar.locator = MaxNLocator(integer=True)
     colorbar.update_ticks()
-    ax.set(yscale="log", xlabel="step", ylabel=r"identity gap  $\mathrm{mean}\,(o_s - Z_{s+1})^2$", title=title)
+    ax.set(yscale="log", xlabel="step", ylabel=r"identity gap at cut $s$:  $\mathrm{mean}\,(o_{s-1} - Z_s)^2$",
+           title=title)
     _finish(ax, empty="no positive identity gap recorded yet")
     return fig
 
@@ -292,10 +337,11 @@ def gradient_heatmap(recorders: Mapping[str, GradientRecorder], quantity: str = 
         steps = recorders[name].steps
         cmap = _cmap_with_grey_under()
         shown = np.where(grid > 0, grid, norm.vmin * 1e-3).T  # zeros fall under the scale: grey
+        first = 1 if quantity.startswith("table") else 0     # cuts count from 1 (table Z_s), layers from 0
         image = ax.imshow(shown, aspect="auto", origin="lower", cmap=cmap, norm=norm, interpolation="nearest",
-                          extent=(steps[0] - 0.5, steps[-1] + 0.5, -0.5, grid.shape[1] - 0.5) if steps else None)
-        ax.set(xlabel="step", ylabel="Linear layer (0 = nearest the input)" if quantity in ("weight_grad", "bias_grad")
-               else "cut" if quantity.startswith("table") else "layer (0 = nearest the input)", title=name)
+                          extent=(steps[0] - 0.5, steps[-1] + 0.5, first - 0.5, first + grid.shape[1] - 0.5)
+                          if steps else None)
+        ax.set(xlabel="step", ylabel=_position_label(quantity), title=name)
     fig.colorbar(image, ax=list(axes), label=f"‖{quantity}‖ (grey: exactly 0)", extend="min")
     fig.suptitle(title)
     return fig
@@ -319,15 +365,24 @@ def gradient_profile(recorders: Mapping[str, GradientRecorder], quantity: str = 
     colours = ["tab:red", "tab:blue", "tab:green", "tab:purple"]
     for colour, (name, rec) in zip(colours, recorders.items()):
         values = rec.profile(quantity, record)
-        layers = np.arange(values.size)
+        layers = np.arange(values.size) + (1 if quantity.startswith("table") else 0)   # cuts count from 1
         ax.plot(layers, _positive(values), "-", color=colour, lw=1.8, label=f"{name} (step {rec.steps[record]})")
         zeros = layers[values == 0]
         if zeros.size:
             ax.plot(zeros, np.zeros_like(zeros, dtype=float), "x", color=colour, ms=4, clip_on=False,
                     transform=ax.get_xaxis_transform(), label=f"{name}: exactly 0 ({zeros.size} layers)")
-    ax.set(yscale="log", xlabel="Linear layer (0 = nearest the input)", ylabel=f"‖{quantity}‖", title=title)
+    ax.set(yscale="log", xlabel=_position_label(quantity), ylabel=f"‖{quantity}‖", title=title)
     _finish(ax, empty="no gradient recorded")
     return fig
+
+
+def _position_label(quantity: str) -> str:
+    """The axis a recorded quantity runs along: Linear layers and layers from 0, cuts (tables Z_s) from 1."""
+    if quantity in ("weight_grad", "bias_grad"):
+        return "Linear layer (0 = nearest the input)"
+    if quantity.startswith("table"):
+        return "cut s, table Z_s (1 = nearest the input)"
+    return "layer (0 = nearest the input)"
 
 
 def _cmap_with_grey_under() -> Any:
@@ -427,27 +482,43 @@ def _positive(values: np.ndarray) -> np.ndarray:
 
 
 def _curve(ax: Axes, history: History, key: str, style: str, colour: str, label: str,
-           positive: bool = False) -> None:
-    """Plot ``history[key]`` against the step if it holds any finite value."""
+           positive: bool = False, width: float = 1.8, floor: float | None = None) -> None:
+    """Plot ``history[key]`` against the step if it holds any finite value.
+
+    ``positive``: a log axis, where 0 cannot be drawn: exact zeros become ▼ on the bottom edge. ``floor``: values
+    below it are not drawn either, and the first record below it is a ▼ on the bottom edge."""
     if key not in history:
         return
     raw = np.asarray(history[key], dtype=np.float64)
+    steps = np.asarray(history["step"])
     values = _positive(raw) if positive else raw
+    below = np.zeros(raw.shape, dtype=bool)
+    if floor is not None and positive:
+        below = (raw > 0) & (raw < floor)
+        if below.any():            # the line goes on to the edge: the first value below the floor drawn at it
+            first = int(np.argmax(below))
+            values = np.where(below, np.nan, values)
+            if first > 0 and np.isfinite(values[first - 1]):
+                values[first] = floor
     if np.isfinite(values).any():
-        ax.plot(history["step"], values, style, color=colour, label=label, lw=1.8)
-    zeros = np.asarray(history["step"])[raw == 0] if positive else []
+        ax.plot(steps, values, style, color=colour, label=label, lw=width)
+    zeros = steps[raw == 0] if positive else []
     if len(zeros):      # a log axis cannot show 0: mark those steps on the bottom edge
         ax.plot(zeros, np.zeros(len(zeros)), "v", color=colour, ms=5, clip_on=False,
                 transform=ax.get_xaxis_transform(), label=f"{label}: exactly 0 ({len(zeros)} records)")
+    if below.any():
+        first = int(np.argmax(below))
+        ax.plot([steps[first]], [0], "v", color=colour, ms=7, clip_on=False, transform=ax.get_xaxis_transform(),
+                label=f"{label}: below {floor:.0e} from step {steps[first]} (lowest {raw[below].min():.1e})")
 
 
-def _finish(ax: Axes, empty: str = "nothing recorded") -> None:
+def _finish(ax: Axes, empty: str = "nothing recorded", legend: bool = True) -> None:
     """Grid and legend, or a note in the middle when nothing was drawn."""
     if not any(np.isfinite(np.asarray(line.get_ydata(), dtype=np.float64)).any() for line in ax.lines):
         ax.text(0.5, 0.5, empty, ha="center", va="center", transform=ax.transAxes, color="0.4")
         return
     ax.grid(True, which="major", alpha=0.3)
-    if any(not line.get_label().startswith("_") for line in ax.lines):
+    if legend and any(not line.get_label().startswith("_") for line in ax.lines):
         ax.legend(fontsize="small")
 
 

@@ -19,7 +19,7 @@ exist only for training. Weights and tables are updated together by any optimize
 
 Three quantities describe a run honestly and are recorded side by side:
 ``relaxed_loss`` (what the optimizer sees), ``chained_loss``/``chained_acc`` (the real
-network), and the ``identity_gap`` per cut, mean (o_s - Z_{s+1})².
+network), and the ``identity_gap`` at each cut s (from 1), mean (o_{s-1} - Z_s)².
 """
 from __future__ import annotations
 

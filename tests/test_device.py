@@ -271,6 +271,19 @@ def test_deep_rai_stacks_into_few_kernels_per_step(fake):
     assert counts[False]["kernels"] < 300 < 3000 < counts[True]["kernels"]
 
 
+def test_deep_bp_step_issues_about_1450_device_operations(fake):
+    """Chapter 8 and docs/benchmarks.md: a deep BP step on the fast path, after the first, issues about 1,450
+    device operations (and reads the device once)."""
+    import minirai
+    moons = data.moons()
+    with minirai.reference(False):
+        model = mlp([2] + [100] * 100 + [1], "sigmoid", "sigmoid", seed=0)
+        steps = counted_steps(lambda cb: fit(model, BCE(), Rprop(model.parameters(), lr=0.1), moons.X_train,
+                                             moons.y_train, iters=2, record_every=100, progress=False, callback=cb))
+    assert steps[0]["syncs"] == 1
+    assert 1350 <= steps[0]["kernels"] <= 1550, steps[0]
+
+
 def test_the_packed_optimizer_takes_its_contiguous_runs_on_the_stand_in(fake):
     """As on CuPy: a packed model's 8 arrays are one run, updated in one sweep, with NumPy's numbers."""
     from minirai.fast import optim as fast_optim

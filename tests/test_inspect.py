@@ -69,6 +69,22 @@ def test_bp_gradient_vanishes_to_exact_zero_in_the_first_layers(deep_bp):
     assert (grads[:, -1] > 0).all()          # the output layer always learns
 
 
+def test_the_counts_the_docs_quote(deep_bp):
+    """docs/results.md and docs/debugging.md: 60 of the 101 Linear layers get exactly 0 at step 1, 79 at step 100."""
+    from pathlib import Path
+
+    from minirai.fast import denormals
+    if not denormals.available():
+        pytest.skip(f"the counts are those of a step that flushes subnormals: {denormals.unavailable_reason()}")
+    zeros = (deep_bp["weight_grad"] == 0).sum(axis=1)
+    assert (deep_bp.steps[0], deep_bp.steps[-1]) == (1, BP_STEPS)
+    assert (int(zeros[0]), int(zeros[-1])) == (60, 79)
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    assert "60 of 101 layers at step 1, 79 at step 100" in (docs / "results.md").read_text(encoding="utf-8")
+    debugging = " ".join((docs / "debugging.md").read_text(encoding="utf-8").split())
+    assert "60 of the 101 Linear layers get a weight gradient of exactly 0 at step 1 and 79 at step 100" in debugging
+
+
 def test_rai_gradient_reaches_every_layer(deep_rai):
     """Same net under RAI: at step 150 every layer has a gradient, first10/last10 within 100x.
 

@@ -34,6 +34,7 @@ import numpy as np
 
 import minirai
 from minirai import backend, data, plot, train
+from minirai.fast.denormals import flushing_denormals
 
 QUICK = os.environ.get("MINIRAI_TUTORIAL_QUICK") == "1"   # fewer iterations (the test suite sets it)
 OUT = os.environ.get("MINIRAI_TUTORIAL_OUT", "tutorial-out")
@@ -70,6 +71,7 @@ z_hand = x @ W + b
 y_hand = 1 / (1 + np.exp(-z_hand))
 print("engine y:\n", y)
 print("max |engine - hand| for z:", np.abs(z - z_hand).max(), " for y:", np.abs(y - y_hand).max())
+assert np.abs(y - y_hand).max() < 1e-15          # what the text above says: agreement to ~1e-16
 
 # %% [markdown]
 # ## 2. Backward, on paper and in NumPy
@@ -110,6 +112,7 @@ for name, engine, hand in [("dL/dy", dy, dy_hand), ("dL/dz", sigmoid.grad_input,
                            ("dL/dx = linear.grad_input", linear.grad_input, dx_hand)]:
     print(f"{name:<28} shape {str(engine.shape):<8} max |engine - hand| = {np.abs(engine - hand).max():.1e}")
 print('linear.grads["W"] =\n', linear.grads["W"])
+assert np.abs(linear.grads["W"] - dW_hand).max() < 1e-15 and np.abs(linear.grad_input - dx_hand).max() < 1e-15
 
 # %% [markdown]
 # Every layer keeps what its last backward saw and produced: `grad_output` (the `dy` it was
@@ -124,6 +127,7 @@ print("sigmoid.grad_input is linear.grad_output:", sigmoid.grad_input is linear.
 first = linear.grads["W"].copy()
 linear.backward(sigmoid.backward(dy))
 print("second backward, same dL/dW:", np.array_equal(first, linear.grads["W"]))
+assert sigmoid.grad_input is linear.grad_output and np.array_equal(first, linear.grads["W"])
 
 # %% [markdown]
 # ## 3. Gradient checks
@@ -142,7 +146,9 @@ print(result.table())
 
 chain = minirai.Sequential(minirai.Linear(D_in, 5, rng=1, dtype=np.float64), minirai.Sigmoid(),
                            minirai.Linear(5, D_out, rng=2, dtype=np.float64))
-print("\nLinear -> Sigmoid -> Linear ok:", minirai.gradcheck(chain, x).ok)
+chain_ok = minirai.gradcheck(chain, x).ok
+print("\nLinear -> Sigmoid -> Linear ok:", chain_ok)
+assert result.ok and chain_ok
 
 # %% [markdown]
 # A check is only worth something if it can fail. Here is a sigmoid whose derivative has a
@@ -161,6 +167,7 @@ class BrokenSigmoid(minirai.Sigmoid):
 broken = minirai.gradcheck(BrokenSigmoid(), x, raise_on_failure=False, verbose=False)
 print("BrokenSigmoid ok:", broken.ok)
 print(broken.table())
+assert not broken.ok and [r.name for r in broken.rows if r.max_rel_error > broken.tol] == ["x"]   # points at x
 
 # %% [markdown]
 # ## 4. A small MLP on two-moons
@@ -192,6 +199,7 @@ print(broken.table())
 # %%
 moons = data.moons()
 print(moons)
+assert moons.X_train.shape == (100, 2) and moons.X_test.shape == (1000, 2)
 model = minirai.mlp([2, 16, 16, 1], "tanh", "sigmoid", seed=0)
 print(model)
 
@@ -214,18 +222,50 @@ for k in range(len(history)):
           f"{history['val_loss'][k]:>9.3g} {history['val_acc'][k]:>8.3f}")
 
 # %% [markdown]
-# In the full run (150 steps) something curious happens after about 60 steps: the training
-# loss is *exactly* 0 and the table stops changing. In float32, `σ(z)` rounds to exactly 1.0
-# once `z > ~17` (and to exactly 0 for very negative z), so every training point is predicted
-# with probability exactly 1 for its class, `log 1 = 0`, and the BCE gradient `(p - t) / ...`
-# is exactly 0 for every point: the optimizer has nothing left to follow. The held-out loss
-# stays above 0 because a few unseen points near the boundary are confidently wrong.
-# (A quick run stops before that point.)
+# In the full run (150 steps) something curious happens: from step 75 on, the table stops changing.
+# The training loss is tiny (about 1e-27) but not 0, and yet every weight gradient of the last step is
+# exactly 0, so Rprop has nothing left to follow. Where do the zeros come from? Take the trained
+# network's predictions p, the BCE gradient `dL/dp = (p - t) / (p (1 - p)) / N`, and what the output
+# sigmoid's backward makes of it:
+#
+# * In float32, `σ(z)` rounds to exactly 1.0 from about `z = 17`, and is exactly 0 below about
+#   `z = -89`, where `e^{-z}` overflows to inf. A point predicted exactly (p = t) has a BCE gradient
+#   of exactly 0.
+# * The other points (the lines below count them) are class-0 points with a tiny p that is not 0:
+#   their BCE gradient is tiny too, but not 0, and they are what keeps the loss above 0.
+# * The sigmoid's backward multiplies those gradients by `p (1 - p)`. The products fall below float32's
+#   smallest normal number, about 1.2e-38, and a training step flushes such numbers to 0 (chapter 2,
+#   section 4). Every weight gradient is then exactly 0.
+#
+# The held-out loss stays above 0 because a few unseen points near the boundary are confidently
+# wrong. (A quick run stops before all this.)
 
 # %%
+pred = model.forward(moons.X_train)
+bce = minirai.BCE()
+final_loss = float(bce.forward(pred, moons.y_train.reshape(-1, 1).astype(pred.dtype)))
+dp = bce.backward()                                  # dL/dp
+with flushing_denormals():                           # as inside a training step
+    dz = model.layers[-1].backward(dp)               # the output Sigmoid's backward: dL/dz
 largest = max(float(np.abs(g).max()) for _, g in model.parameters())
-print(f"largest |gradient entry| at the last step: {largest:.3g}"
+ends = minirai.Sigmoid().forward(np.array([[16.0], [17.0], [-88.0], [-90.0]], dtype=np.float32)).ravel()
+assert ends[0] < 1 == ends[1] and ends[2] > 0 == ends[3]          # exactly 1 from about 17, 0 below about -89
+exact = int(((pred == 0) | (pred == 1)).sum())
+print(f"training loss {final_loss:.3g}; p is exactly 0 or 1 for {exact} of {pred.size} training points")
+print(f"nonzero entries: of the BCE gradient {int((dp != 0).sum())}, after the sigmoid's backward "
+      f"{int((dz != 0).sum())}")
+print(f"largest |gradient entry| of the last step: {largest:.3g}"
       + ("  (exactly 0: training has frozen)" if largest == 0 else ""))
+steps = list(history["step"])
+if not QUICK:       # what the text says about the full run
+    frozen = [history["train_loss"][k] for k in range(len(history)) if steps[k] >= 75]
+    assert len(set(frozen)) == 1 and 0 < final_loss < 1e-20 and frozen[0] == final_loss
+    assert largest == 0 and (dp != 0).sum() > 0 and (dz != 0).sum() == 0
+    assert exact + int((dp != 0).sum()) == pred.size and np.all(moons.y_train[(dp != 0).ravel()] == 0)
+    assert np.all(((pred > 0) & (pred < 1e-20)) == (dp != 0))          # "a tiny p that is not 0"
+    assert history.last("val_loss") > 0 and history.last("val_acc") < 1
+else:               # "a quick run stops before all this"
+    assert largest > 0
 
 # %% [markdown]
 # ## 5. The decision landscape
@@ -244,11 +284,12 @@ plot.save(plot.landscape(model, moons.X_train, moons.y_train,
           os.path.join(OUT, "01_landscape.png"))
 
 # %%
-print("figures written to", os.path.abspath(OUT))
-
-# %%
 plot.save(plot.loss_curves({"MLP": history}, title="Chapter 1: a small MLP on two-moons"),
           os.path.join(OUT, "01_loss_curves.png"))
+
+# %%
+print("figures written: 01_landscape.png, 01_loss_curves.png, in", OUT if not os.path.isabs(OUT)
+      else "the folder MINIRAI_TUTORIAL_OUT names")
 
 # %% [markdown]
 # ## What to take away

@@ -33,6 +33,7 @@ from matplotlib.figure import Figure
 
 import minirai
 from minirai import backend, data, plot, train
+from minirai.fast import denormals
 from minirai.fast.denormals import flushing_denormals
 from minirai.inspect import GradientRecorder
 
@@ -64,6 +65,7 @@ pred = model.forward(moons.X_train)
 print(f"loss at initialisation: {float(loss.forward(pred, moons.y_train.reshape(-1, 1).astype(np.float32))):.4f}"
       f"   (ln 2 = {np.log(2):.4f})")
 print(f"predictions: from {float(pred.min()):.7f} to {float(pred.max()):.7f}")
+assert float(pred.max() - pred.min()) < 1e-6             # every point gets the same prediction
 model.backward(loss.backward())
 
 dz_norm = np.array([np.linalg.norm(lin.grad_output.astype(np.float64)) for lin in linears])
@@ -71,13 +73,14 @@ dW_norm = np.array([np.linalg.norm(lin.grads["W"].astype(np.float64)) for lin in
 print(f"{'Linear':>6} {'|dL/dz|':>10} {'|dL/dW|':>10}")
 for k in range(0, len(linears), 5):
     print(f"{k:>6} {dz_norm[k]:>10.3g} {dW_norm[k]:>10.3g}")
+assert 0 < dW_norm[0] < 1e-30 and 0 < dz_norm[0] < 1e-30    # near the input: tiny, and not 0 (yet)
 
 # %% [markdown]
 # Two things to notice. First, the *forward* pass has already forgotten the input: all 100
-# points get (almost) the same prediction. Second, read the table from the bottom (the
+# points get the same prediction, to 7 digits. Second, read the table from the bottom (the
 # output) up: the gradient shrinks by roughly the same factor at every layer, so on a log
-# scale it falls on a straight line. Zero norms near the input are not "small": they are
-# exactly 0 (section 4 explains where they come from).
+# scale it falls on a straight line. Near the input the norms are below 1e-30: not 0, but
+# close to the end of float32's range (section 4 shows where they become exactly 0).
 #
 # ## 2. Why: one [Sigmoid, Linear] step of the backward pass
 #
@@ -106,6 +109,7 @@ print(f"rms σ' per hidden sigmoid: from {rms.min():.3f} to {rms.max():.3f}")
 print(f"predicted shrink per layer: rms(σ')/√3 = 1/{1 / predicted:.2f}")
 print(f"measured shrink per layer:  1/{measured:.2f}  (geometric mean over the layers with nonzero gradient)")
 print(f"over {DEPTH} layers that is a factor of about {(1 / measured) ** DEPTH:.1e}")   # the gradient shrinks
+assert abs(predicted * measured - 1) < 0.05 and largest <= 0.25 and 6 < measured < 8   # "a few percent", 1/7
 
 # %% [markdown]
 # The back-of-the-envelope prediction and the measurement agree to within a few percent
@@ -131,6 +135,7 @@ print(f"{'step':>5} {'train_loss':>11} {'train_acc':>10} {'val_acc':>8}")
 for k in range(len(history)):
     print(f"{history['step'][k]:>5} {history['train_loss'][k]:>11.5f} {history['train_acc'][k]:>10.3f} "
           f"{history['val_acc'][k]:>8.3f}")
+assert round(history.last("train_loss"), 5) == round(np.log(2), 5) and set(history["train_acc"]) == {0.5}
 
 # %% [markdown]
 # The loss goes to `ln 2 = 0.69315` and the accuracy stays at 0.5: the network has found the
@@ -147,19 +152,36 @@ for k in range(len(linears)):
     print(f"{k:>6} {first[k]:>12.3g} {last[k]:>12.3g}")
 print(f"exactly zero: {int((first == 0).sum())} layers at step {recorder.steps[0]}, "
       f"{int((last == 0).sum())} at step {recorder.steps[-1]}")
+assert (last == 0).sum() > (first == 0).sum()
+
+# %% [markdown]
+# Layer 0's norm at step 1 differs a little from section 1's, although the weights are the same.
+# Section 1's backward ran in strict IEEE arithmetic; a training step flushes numbers below
+# float32's smallest normal number to 0 (section 4 says why), and layer 0's gradient has many such
+# entries. The same backward with the flush gives the recorder's number:
+
+# %%
+again = minirai.mlp(SIZES, "sigmoid", "sigmoid", seed=SEED)
+with flushing_denormals():                           # as inside a training step
+    one_loss = minirai.BCE()
+    one_loss.forward(again.forward(moons.X_train), moons.y_train.reshape(-1, 1).astype(np.float32))
+    again.backward(one_loss.backward())
+flushed = np.linalg.norm(again.layers[0].grads["W"].astype(np.float64))
+print(f"layer 0 at step 1: section 1 (strict) {dW_norm[0]:.4g}, the same backward flushed {flushed:.4g}, "
+      f"the recorder {first[0]:.4g}")
+assert np.isclose(flushed, first[0], rtol=1e-12, atol=0) and (flushed != dW_norm[0] or not denormals.available())
 
 # %%
 fig = Figure(figsize=(15, 5), layout="constrained")
 left, right = fig.subplots(1, 2, sharey=True)
-plot.gradient_profile({"BP": recorder}, record=0, ax=left, title=f"BP, step {recorder.steps[0]}")
-plot.gradient_profile({"BP": recorder}, record=-1, ax=right, title=f"BP, step {recorder.steps[-1]}")
-fig.suptitle(f"Weight-gradient norm per layer, {DEPTH}-hidden-layer sigmoid MLP (crosses: exactly 0)")
-
-# %%
+plot.gradient_profile({"BP": recorder}, record=0, ax=left, title=f"step {recorder.steps[0]}")
+plot.gradient_profile({"BP": recorder}, record=-1, ax=right, title=f"step {recorder.steps[-1]}")
+fig.suptitle(f"BP: weight-gradient norm per layer, {DEPTH}-hidden-layer sigmoid MLP (crosses: exactly 0)")
 plot.save(fig, os.path.join(OUT, "02_gradient_profile.png"))
 
 # %%
-plot.save(plot.gradient_heatmap({"BP": recorder}, title="BP: weight-gradient norm by layer and step"),
+plot.save(plot.gradient_heatmap({"BP": recorder}, title=f"Weight-gradient norm by layer and step, {DEPTH}-hidden-layer "
+                                "sigmoid MLP (grey: exactly 0)"),
           os.path.join(OUT, "02_gradient_heatmap.png"))
 
 # %% [markdown]
@@ -210,12 +232,17 @@ for (p64, _), (p32, _) in zip(model64.parameters(), model.parameters()):
     p64[...] = p32                                   # the trained float32 weights, in float64
 
 print(f"{'':<30} {'zero layers':>11} {'smallest nonzero |dW|':>22} {'zero entries':>14}")
+rows = {}
 for name, net, flush in [("float32, strict IEEE", model, False), ("float32, flush-to-zero (fit)", model, True),
                          ("float64", model64, False)]:
     with flushing_denormals(flush):
         norms, zeros, total = one_backward(net)
     smallest = norms[norms > 0].min()
     print(f"{name:<30} {int((norms == 0).sum()):>11} {smallest:>22.3g} {zeros:>8} / {total}")
+    rows[name] = int((norms == 0).sum()), smallest, zeros
+strict, flush, wide = rows.values()
+assert strict[1] < f32.tiny and strict[0] <= flush[0] and wide[0] == wide[2] == 0   # the bullets below
+assert flush[1] >= f32.tiny or not denormals.available()
 
 # %% [markdown]
 # * In strict float32 the gradient keeps shrinking through the subnormal range (down to

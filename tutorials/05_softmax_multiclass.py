@@ -57,6 +57,7 @@ print("as written:   ", naive)
 print("row max taken:", stable)
 loss = minirai.SoftmaxCrossEntropy()
 print("minirai's loss for label 0:", float(loss.forward(z, np.array([0]))))
+assert np.isnan(naive).all() and np.isfinite(stable).all() and np.isclose(stable.sum(), 1)
 
 # %% [markdown]
 # The log of a probability needs the same care. $\log s_c = (z_c - \max z) - \log \sum_k
@@ -75,6 +76,7 @@ rng = np.random.default_rng(0)
 logits, labels = rng.standard_normal((4, 3)), np.array([0, 2, 1, 2])
 result = minirai.gradcheck(minirai.SoftmaxCrossEntropy(), logits, target=labels, verbose=False)
 print(f"gradcheck of SoftmaxCrossEntropy: ok = {result.ok}, worst relative error {result.max_rel_error:.1e}")
+assert result.ok
 
 # %% [markdown]
 # ## 3. Ten digits
@@ -87,6 +89,8 @@ print(f"gradcheck of SoftmaxCrossEntropy: ok = {result.ok}, worst relative error
 # %%
 digits = data.digits()
 print(digits)
+assert digits.X_train.shape == (1347, 64) and digits.X_test.shape == (450, 64)
+assert digits.X_train.min() >= 0 and digits.X_train.max() <= 1
 model = minirai.mlp([64, 64, 10], "tanh", None, seed=0)
 iters = 150 if QUICK else 600
 history = train.fit(model, minirai.SoftmaxCrossEntropy(), minirai.Adam(model.parameters(), lr=0.01),
@@ -110,19 +114,17 @@ np.add.at(confusion, (digits.y_test, predicted), 1)
 off = confusion - np.diag(np.diag(confusion))
 true, guess = np.unravel_index(off.argmax(), off.shape)
 print(f"most frequent confusion: a {true} read as {guess} ({off.max()} times)")
-fig = Figure(figsize=(5.5, 4.5), layout="constrained")
+fig = Figure(figsize=(7, 6), layout="constrained")
 ax = fig.add_subplot()
 image = ax.imshow(confusion, cmap="Blues")
 for i in range(10):
     for j in range(10):
         if confusion[i, j]:
-            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=7,
+            ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=11,
                     color="white" if confusion[i, j] > confusion.max() / 2 else "black")
 ax.set(xticks=range(10), yticks=range(10), xlabel="predicted", ylabel="true",
-       title="held-out confusions (counts)")
+       title=f"held-out confusions (counts of {len(digits.y_test)} images)")
 fig.colorbar(image, ax=ax, label="images")
-
-# %%
 plot.save(fig, os.path.join(OUT, "05_confusion.png"))
 
 # %% [markdown]

@@ -154,7 +154,7 @@ def format_table(results: list[RunResult]) -> str:
 
 LEGEND = ("relaxed loss: what RAI's optimizer minimises (output loss + λ · hidden losses; BP has none). "
           "chained loss, train acc, test acc: the network as it predicts (the ordinary forward pass) on the "
-          "training points and on 1000 held-out points. identity gap: mean (o_s - Z_{s+1})² over the cuts, how "
+          "training points and on 1000 held-out points. identity gap: mean (o_{s-1} - Z_s)² at each cut s, how "
           "far RAI's tables are from what the previous block computes.")
 
 
