@@ -85,7 +85,7 @@ def product_calls(sizes: list[int], n: int, rai: bool, active: int, threads: int
             np.matmul(xs[a:b].swapaxes(-1, -2), dys[a:b], out=gWs[a:b])
             np.matmul(dys[a:b], Ws[a:b].swapaxes(-1, -2), out=gxs[a:b])
     alone = [k for k in range(len(widths)) if k not in middle]
-    backward = set(alone[-active:]) if not rai else set(alone)
+    backward = set(alone) if rai else set(alone[len(alone) - active:])   # (active may be 0: none)
 
     def run() -> None:
         if middle:
