@@ -107,15 +107,10 @@ plot.save(plot.loss_curves(histories, title="Chapter 8: mini-batch RAI on digits
 # so by the end they have seen a third as many epochs. Their relaxed loss is that of the
 # current batch, while persistent tables report all N rows.
 #
-# Neither kind trains the proposal's 101-layer sigmoid net at batch size 32 from the
-# proposal's initialisation. `docs/study.md` shows why: a degenerate relaxed solution. The
-# hidden tables start collapsed (that initialisation maps every input to nearly the same
-# vector), and only the last ones come to carry the labels. Full-batch Rprop escapes it on
-# two-moons; mini-batches do not. From the critical orthogonal initialisation, persistent
-# tables reach 86–89% but do not hold it. With `weight_steps="per-epoch"` the weights step once
-# per epoch, on the gradient summed over its batches. That trains the deep net at batch size 32,
-# but each epoch then takes full-batch RAI's gradient, computed 32 rows at a time: it is not
-# stochastic gradient descent on the weights (`docs/study.md`).
+# On the proposal's 101-layer sigmoid net at batch size 32 (two-moons, 3 seeds,
+# `studies/minibatch-moons.toml`), mini-batch RAI is set beside its BP twin: the same trainer,
+# initialisation, optimizer, batches and steps, with no cut. `docs/study.md` has the measured
+# table (`minirai study studies/minibatch-moons.toml`).
 #
 # ## 3. On a GPU
 #
