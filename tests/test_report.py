@@ -1,6 +1,7 @@
 """``minirai report`` and the report's statistics: sample std, t-intervals, paired differences, variability
 among the runs that fit, flags; merged and filtered reports equal to a study's own."""
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -8,8 +9,9 @@ import numpy as np
 import pytest
 
 from minirai.cli import main
-from minirai.research.report import (canonical, clipped, disagreement, interval, mean_std, paired, report_folders,
-                                     summarise)
+from minirai.research.figures import figure_names
+from minirai.research.report import (canonical, clipped, disagreement, interval, load_folder, mean_std, paired,
+                                     report_folders, report_text, study_order, summarise)
 from minirai.research.study import load_study, run_study
 
 CUSTOM = """
@@ -162,3 +164,33 @@ def test_the_stored_study_files_regenerate_their_reports_from_stored_results():
         ids = {json.loads(text)["id"] for text in (folder / "results.jsonl").read_text().splitlines()}
         assert {run.id for run in study.runs} <= ids, f"{folder.name}: runs of its study are missing"
         assert all((folder / "runs" / f"{run_id}.npz").is_file() for run_id in ids)
+        results, _ = load_folder(folder)
+        results = canonical(results, study_order(study))
+        again = report_text(results, name=study.name, planned=len(study.runs), compare=study.compare, fit=study.fit,
+                            figures=figure_names(results), out=folder)
+        assert (folder / "report.md").read_text() == again, f"{folder.name}: minirai study --report-only rewrites it"
+
+
+def test_the_stored_custom_method_study_is_redrawn_for_a_subset_of_seeds(tmp_path):
+    """studies/custom-method.toml (a cut list and a λ schedule): ``minirai report`` of its stored runs for seeds
+    0 and 1 equals the report the same study of seeds 0 and 1 writes (it finds every run done)."""
+    root = Path(__file__).resolve().parents[1] / "studies"
+    folder = root / "results" / "custom-method"
+    if not (folder / "results.jsonl").is_file():
+        pytest.skip("no stored results of studies/custom-method.toml")
+    text = (root / "custom-method.toml").read_text()
+    assert "cuts = " in text and "schedule = " in text
+    assert main(["report", str(folder), "--seeds", "0,1", "--out", str(tmp_path / "subset")]) == 0
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    for name in ("report.md", *[p.name for p in copy.glob("*.png")]):
+        (copy / name).unlink()
+    two = tmp_path / "custom-method.toml"
+    two.write_text(re.sub(r"(?m)^seeds = \[.*\]$", "seeds = [0, 1]", text))
+    assert len(load_study(root / "custom-method.toml").runs) > len(load_study(two).runs)
+    again = run_study(two, copy, jobs=1, backend_name="threading", echo=False)
+    assert {r["seed"] for r in again} == {0, 1} and len(again) == len(load_study(two).runs)
+    mine, its = (tmp_path / "subset" / "report.md").read_text(), (copy / "report.md").read_text()
+    assert mine == its and "rai-every3 − rai" in mine
+    for name in ("accuracy.png", "curves.png"):
+        assert (tmp_path / "subset" / name).read_bytes() == (copy / name).read_bytes()

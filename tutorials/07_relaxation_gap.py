@@ -123,10 +123,10 @@ plot.save(plot.loss_curves({"every Linear": history, "linear[3:]": tuned_history
 # %% [markdown]
 # With the first block made of four Linear layers, the chained network fits the training set
 # and its chained loss approaches the relaxed one: the gap is closed. This is the method
-# `rai-tuned` of `minirai study` (see `docs/study.md`: 100% on each of 3 seeds of the
+# `rai-tuned` of `minirai study` (issue 11's notes, `docs/study-notes.md`: 100% on each of 3 seeds of the
 # proposal's 101-layer net, 98.2–99.9% held out). `studies/relaxation_gap.py` runs the other
 # remedies one would try first, a growing penalty λ and re-initialising the tables, and
-# `docs/study.md` adds two tried by hand, refitting the output layer and a chained fine-tune.
+# `docs/study-notes.md` adds two tried by hand, refitting the output layer and a chained fine-tune.
 # None of them helped. A growing λ cannot help with
 # Rprop: for every table but the last, both parts of its gradient carry λ, and Rprop keeps
 # only signs.
