@@ -57,3 +57,17 @@ def test_a_changed_stored_number_is_caught(monkeypatch):
 def test_a_study_without_stored_results_is_a_clear_error():
     with pytest.raises(ValueError, match="no stored results for study 'nope'"):
         doctables.block("nope", "table")
+
+
+def test_the_numbers_the_readme_and_chapter_8_quote_are_in_the_study_tables():
+    text = PAGE.read_text(encoding="utf-8")
+    tables = "".join(text[a:b] for a, b in doctables.blocks(text))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("Beyond the proposal ([docs/study.md]")
+    quoted = {"README.md": readme[start:readme.index("\n\n", start)],
+              "chapter 8": (ROOT / "tutorials" / "08_minibatch_rai_and_gpu.py").read_text(encoding="utf-8")}
+    for where, prose in quoted.items():
+        numbers = NUMBER.findall(prose)
+        assert numbers, f"{where} quotes no study number"
+        for number in numbers:
+            assert number in tables, f"{where} quotes {number}, which no table of docs/study.md holds"

@@ -109,8 +109,10 @@ plot.save(plot.loss_curves(histories, title="Chapter 8: mini-batch RAI on digits
 #
 # On the proposal's 101-layer sigmoid net at batch size 32 (two-moons, 3 seeds,
 # `studies/minibatch-moons.toml`), mini-batch RAI is set beside its BP twin: the same trainer,
-# initialisation, optimizer, batches and steps, with no cut. `docs/study.md` has the measured
-# table (`minirai study studies/minibatch-moons.toml`).
+# initialisation, optimizer, batches and steps, with no cut. In 1000 batch steps (Adam lr
+# 1e-2) `rai-minibatch` reached 0.883 and 0.826 held-out accuracy on two seeds and stayed at
+# 0.500 on the third, while `bp-minibatch` stayed at 0.500, one class, on all three; neither
+# fit the training set (`docs/study.md` has the table, written from the stored results).
 #
 # ## 3. On a GPU
 #
