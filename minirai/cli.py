@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       report_only=args.report_only)
             return 0
         if args.command == "report":
-            from .research.report import report_folders
+            from .research.writer import report_folders
             out, written, runs = report_folders(args.folders, args.out, methods=args.methods, seeds=args.seeds,
                                                 datasets=args.datasets, compare=args.compare, fit=args.fit)
             print(f"wrote a report of {runs} runs: {', '.join(str(out / w) for w in written)}")

@@ -10,8 +10,9 @@ import pytest
 
 from minirai.cli import main
 from minirai.research.figures import figure_names
-from minirai.research.report import (canonical, clipped, disagreement, interval, load_folder, mean_std, paired,
-                                     report_folders, report_text, study_order, summarise)
+from minirai.research.report import (canonical, clipped, disagreement, interval, mean_std, paired, report_text,
+                                     study_order, summarise)
+from minirai.research.writer import load_folder, report_folders
 from minirai.research.study import load_study, run_study
 
 CUSTOM = """

@@ -22,8 +22,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .report import _interval_text, _net, canonical, load_folder, paired, paired_table, seeds_table, study_order, \
-    summarise, twin_pairs
+from .report import _interval_text, _net, canonical, paired, paired_table, seeds_table, study_order, summarise, \
+    twin_pairs
+from .writer import load_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "studies" / "results"
