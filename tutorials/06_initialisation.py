@@ -114,7 +114,7 @@ plot.save(plot.gradient_profile(recorders, record=0, title="Chapter 6: the first
 # 0.51 in the full run), predicting about ½ everywhere. The learning rates differ (1e-4 against
 # 1e-3), so compare the gradient profiles more than the curves.
 #
-# Two caveats, both measured in issue 11's notes (`docs/study-notes.md`) on the proposal's 101-layer net:
+# Two caveats, both measured in the earlier notes (`docs/study-notes.md`) on the proposal's 101-layer net:
 #
 # - "BP fails on a deep sigmoid net" holds for the proposal's initialisation, not for BP.
 #   With this one, BP reached 100% training accuracy on 2 of 3 seeds in 3000 steps.

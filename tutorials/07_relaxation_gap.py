@@ -158,7 +158,7 @@ plot.save(plot.loss_curves({"every Linear": history, "linear[3:]": tuned_history
 # steps; the line above prints both), while its held-out accuracy stays above 97%: as with Rprop
 # in chapter 4, a network that fits its 100 training points exactly grows confident, and the few
 # held-out points it gets wrong cost more and more. This is the method
-# `rai-tuned` of `minirai study` (issue 11's notes, `docs/study-notes.md`: 100% on each of 3 seeds of the
+# `rai-tuned` of `minirai study` (the earlier notes, `docs/study-notes.md`: 100% on each of 3 seeds of the
 # proposal's 101-layer net, 98.2–99.9% held out). `studies/relaxation_gap.py` runs the other
 # remedies one would try first, a growing penalty λ and re-initialising the tables, and
 # `docs/study-notes.md` adds two tried by hand, refitting the output layer and a chained fine-tune.
