@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true",
                      help="reuse an --out folder that holds files: first remove what an earlier run wrote there")
     rep.add_argument("--jobs", type=positive_int, default=None,
-                     help="run every run at once in N processes (default on the CPU: with fewer cores than runs, "
-                          "the BP runs side by side first, then RAI on every core; 1 on a GPU)")
+                     help="processes to run the runs in (default on the CPU: one per run, RAI also gets the cores "
+                          "left over as worker threads; 1 on a GPU)")
     rep.add_argument("--grads", action="store_true",
                      help="record per-layer gradient norms; write gradient heatmap/profile, loss and gap figures")
 

@@ -157,24 +157,24 @@ def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch
     assert "step 7" in capsys.readouterr().err
 
 
-def test_plan_runs_bp_side_by_side_then_rai_on_every_core_when_cores_are_fewer_than_runs():
+def test_plan_runs_all_at_once_and_gives_rai_the_spare_cores():
     names = experiments.methods_for("deep", "both")
     assert names == ["bp", "bp-tuned", "rai"]
-    Phase = experiments.Phase
-    assert experiments.plan_phases(names, cores=2) == [Phase(("bp", "bp-tuned"), 2), Phase(("rai",), 1, (("rai", 2),))]
-    assert experiments.plan_phases(names, cores=3) == [Phase(("bp", "bp-tuned", "rai"), 3)]   # a core each
-    assert experiments.plan_phases(names, cores=5) == [Phase(("bp", "bp-tuned", "rai"), 3, (("rai", 3),))]
-    assert experiments.plan_phases(names, cores=1) == [Phase(("bp", "bp-tuned", "rai"), 1)]   # one after another
-    assert experiments.plan_phases(names, cores=2, jobs=2) == [Phase(("bp", "bp-tuned", "rai"), 2)]   # --jobs
-    assert experiments.plan_phases(["bp", "rai"], cores=2) == [Phase(("bp", "rai"), 2)]
-    assert experiments.plan_phases(["bp"], cores=2) == [Phase(("bp",), 1)]
-    assert experiments.describe_phases(experiments.plan_phases(names, cores=2)) == \
-        "bp, bp-tuned side by side in 2 processes, then rai (rai on 2 threads)"
+    Plan, plan = experiments.Plan, experiments.plan_runs
+    assert plan(names, cores=2) == Plan(("bp", "bp-tuned", "rai"), 3)                 # sharing 2 cores
+    assert plan(names, cores=3) == Plan(("bp", "bp-tuned", "rai"), 3)                 # a core each
+    assert plan(names, cores=5) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 3),))  # RAI gets the rest
+    assert plan(names, cores=1) == Plan(("bp", "bp-tuned", "rai"), 1)                 # one after another
+    assert plan(names, cores=2, jobs=2) == Plan(("bp", "bp-tuned", "rai"), 2)         # --jobs is obeyed
+    assert plan(["bp", "rai"], cores=2) == Plan(("bp", "rai"), 2)
+    assert plan(["rai"], cores=2) == Plan(("rai",), 1, (("rai", 2),))
+    assert plan(["bp"], cores=2) == Plan(("bp",), 1)
+    assert experiments.describe_plan(plan(names, cores=5)) == "side by side in 3 processes (rai on 3 threads)"
+    assert experiments.describe_plan(plan(names, cores=1)) == "one after another"
 
 
-def test_reproduce_runs_each_phase_and_reports_in_the_methods_order(tmp_path, monkeypatch, capsys):
-    """Two phases on 2 cores (stubbed runs): the BP runs in two processes, then RAI alone with
-    MINIRAI_THREADS=2; the table lists bp, bp-tuned, rai; MINIRAI_THREADS is as before afterwards."""
+def test_reproduce_gives_rai_its_threads_and_reports_in_the_methods_order(tmp_path, monkeypatch, capsys):
+    """RAI alone on 2 cores (a stubbed run): it runs with MINIRAI_THREADS=2, which is put back afterwards."""
     monkeypatch.setattr(experiments, "default_jobs", lambda runs: 2)
     monkeypatch.delenv("MINIRAI_THREADS", raising=False)
     seen = []
@@ -184,11 +184,10 @@ def test_reproduce_runs_each_phase_and_reports_in_the_methods_order(tmp_path, mo
         return experiments.run("shallow", task["method"], iters=2, progress=False, dataset=task["dataset"])
 
     monkeypatch.setattr(experiments, "_run_task", fake_task)
-    results = experiments.reproduce("deep", out=tmp_path, progress=False, jobs=None)
-    assert [r.method for r in results] == ["bp", "bp-tuned", "rai"]
-    assert ("rai", "2") in seen
+    results = experiments.reproduce("deep", method="rai", out=tmp_path, progress=False)
+    assert [r.method for r in results] == ["rai"] and seen == [("rai", "2")]
     assert "MINIRAI_THREADS" not in os.environ
-    assert "then rai (rai on 2 threads)" in capsys.readouterr().out
+    assert "alone (rai on 2 threads)" in capsys.readouterr().out
 
 
 # -- worker hygiene: what one run changes in its process, the next run does not inherit ---------------

@@ -164,9 +164,9 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     """Run the experiment's methods, write landscapes, the side-by-side figure and summary.json.
 
     The runs are independent, so on the CPU they run side by side in worker processes, each
-    drawing its own landscape (:func:`plan_phases`: by default, with fewer cores than runs, the BP
-    runs side by side first, then RAI alone with a worker thread per core; ``jobs`` runs all at
-    once in that many processes). On a GPU they run one after another. With ``grads`` every run records per-layer
+    drawing its own landscape (:func:`plan_runs`: by default one process per run, and RAI takes
+    the cores left over as worker threads; ``jobs`` runs all at once in that many processes). On a
+    GPU they run one after another. With ``grads`` every run records per-layer
     gradient norms (about 200 records per run) and the gradient heatmap, the gradient profile,
     the loss curves and the identity gaps are written beside the landscapes.
     """
@@ -174,26 +174,22 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = methods_for(experiment, method)
-    phases = plan_phases(names, default_jobs(len(names)), jobs)
+    plan = plan_runs(names, default_jobs(len(names)), jobs)
     if echo:
         print(f"[{experiment}] training {', '.join(names)} for {iters} iterations each (seed {seed}), "
-              f"{describe_phases(phases)}, on device {backend.device_name()} "
+              f"{describe_plan(plan)}, on device {backend.device_name()} "
               f"({backend.device_report()['chosen']}) ...", flush=True)
     dataset = data.moons()      # made once: the workers then need not import scikit-learn
-    done: dict[str, RunResult] = {}
-    for phase in phases:
-        tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
-                      out=out, progress=name if progress else False, device=backend.device_name(),
-                      threads=phase.threads_of(name))
-                 for name in phase.names]
-        if phase.processes == 1:
-            found = [isolated(_run_task, task, threads=task["threads"]) for task in tasks]
-        else:
-            from joblib import Parallel, delayed
-            found = Parallel(n_jobs=phase.processes)(delayed(isolated)(_run_task, task, threads=task["threads"])
-                                                         for task in tasks)
-        done.update((r.method, r) for r in found)
-    results = [done[name] for name in names]
+    tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
+                  out=out, progress=name if progress else False, device=backend.device_name(),
+                  threads=plan.threads_of(name))
+             for name in names]
+    if plan.processes == 1:
+        results = [isolated(_run_task, task, threads=task["threads"]) for task in tasks]
+    else:
+        from joblib import Parallel, delayed
+        results = Parallel(n_jobs=plan.processes)(delayed(isolated)(_run_task, task, threads=task["threads"])
+                                                  for task in tasks)
     by_method = {r.method: r for r in results}
     if "bp" in by_method and "rai" in by_method:
         panels = [(by_method["bp"].model, TITLES["bp"]), (by_method["rai"].model, TITLES["rai"])]
@@ -250,9 +246,9 @@ def prepare_output(out: str | Path, force: bool) -> Path:
 
 
 @dataclass(frozen=True)
-class Phase:
-    """Runs that start together: ``names`` in ``processes`` processes; ``threads`` holds the worker threads
-    (``MINIRAI_THREADS``) of the runs that get more than the environment says."""
+class Plan:
+    """How ``reproduce`` runs ``names``: in ``processes`` processes at once; ``threads`` holds the worker
+    threads (``MINIRAI_THREADS``) of the runs that get more than the environment says."""
     names: tuple[str, ...]
     processes: int
     threads: tuple[tuple[str, int], ...] = ()
@@ -261,43 +257,34 @@ class Phase:
         return dict(self.threads).get(name)
 
 
-def plan_phases(names: list[str], cores: int, jobs: int | None = None) -> list[Phase]:
-    """The order of ``reproduce``'s runs on ``cores`` cores: which run together, in how many processes, and
-    which run gets more than one worker thread.
+def plan_runs(names: list[str], cores: int, jobs: int | None = None) -> Plan:
+    """How ``reproduce`` runs ``names`` on ``cores`` cores: in how many processes, and which run gets more
+    than one worker thread.
 
     * ``jobs`` given: every run at once in that many processes, on the threads the environment sets.
     * One core (or a GPU, where ``cores`` is 1): one run after another.
     * At least as many cores as runs: all at once, and RAI (the most work per step) takes the cores left
       over as worker threads.
-    * Fewer cores than runs (the deep experiment on 2 cores): the BP runs first, side by side, then RAI
-      alone with a worker thread per core. RAI's stacked blocks split across threads
-      (:mod:`minirai.fast.workers`), while a BP step has little to split, so BP runs go side by side
-      instead. Measured in ``docs/benchmarks.md``.
+    * Fewer cores than runs (the deep experiment on 2 cores): all at once, one thread each, sharing the
+      cores. Measured on 2 cores (``docs/benchmarks.md``): 4 min 20 s, against 4 min 48 s for the BP
+      runs side by side first and then RAI alone on two worker threads (RAI's threads use the second
+      core at about two thirds of its worth).
 
     A run's numbers do not depend on its threads (tested), so the plan changes only the time.
     """
     if jobs is not None:
-        return [Phase(tuple(names), max(1, int(jobs)))]
-    if cores <= 1:
-        return [Phase(tuple(names), 1)]
-    others = tuple(name for name in names if name != "rai")
-    if "rai" not in names:
-        return [Phase(others, min(cores, len(others)))]
-    if cores >= len(names):
-        spare = cores - len(others)
-        return [Phase(tuple(names), len(names), (("rai", spare),) if spare > 1 else ())]
-    return [Phase(others, min(cores, len(others))), Phase(("rai",), 1, (("rai", cores),))]
+        return Plan(tuple(names), max(1, int(jobs)))
+    spare = cores - (len(names) - 1)
+    if "rai" in names and spare > 1:
+        return Plan(tuple(names), len(names), (("rai", spare),))
+    return Plan(tuple(names), len(names) if cores > 1 else 1)
 
 
-def describe_phases(phases: list[Phase]) -> str:
-    """``plan_phases``'s plan in words, for the first line ``reproduce`` prints."""
-    words = []
-    for phase in phases:
-        how = "" if len(phase.names) == 1 else \
-            f" side by side in {phase.processes} processes" if phase.processes > 1 else " one after another"
-        threads = "".join(f" ({name} on {n} threads)" for name, n in phase.threads)
-        words.append(f"{', '.join(phase.names)}{how}{threads}")
-    return ", then ".join(words)
+def describe_plan(plan: Plan) -> str:
+    """``plan_runs``'s plan in words, for the first line ``reproduce`` prints."""
+    how = "alone" if len(plan.names) == 1 else \
+        f"side by side in {plan.processes} processes" if plan.processes > 1 else "one after another"
+    return how + "".join(f" ({name} on {n} threads)" for name, n in plan.threads)
 
 
 def default_jobs(runs: int) -> int:
