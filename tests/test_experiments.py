@@ -175,7 +175,7 @@ def test_plan_runs_all_at_once_and_gives_rai_the_spare_cores():
 
 def test_reproduce_gives_rai_its_threads_and_reports_in_the_methods_order(tmp_path, monkeypatch, capsys):
     """RAI alone on 2 cores (a stubbed run): it runs with MINIRAI_THREADS=2, which is put back afterwards."""
-    monkeypatch.setattr(experiments, "default_jobs", lambda runs: 2)
+    monkeypatch.setattr(experiments, "usable_cores", lambda: 2)
     monkeypatch.delenv("MINIRAI_THREADS", raising=False)
     seen = []
 

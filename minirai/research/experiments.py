@@ -174,7 +174,7 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names = methods_for(experiment, method)
-    plan = plan_runs(names, default_jobs(len(names)), jobs)
+    plan = plan_runs(names, usable_cores(), jobs)
     if echo:
         print(f"[{experiment}] training {', '.join(names)} for {iters} iterations each (seed {seed}), "
               f"{describe_plan(plan)}, on device {backend.device_name()} "
@@ -287,11 +287,16 @@ def describe_plan(plan: Plan) -> str:
     return how + "".join(f" ({name} on {n} threads)" for name, n in plan.threads)
 
 
-def default_jobs(runs: int) -> int:
-    """Processes for ``runs`` independent runs: one per core (at most one per run) on the CPU, one on a GPU."""
+def usable_cores() -> int:
+    """The cores this process may run on (1 on a GPU, where runs go one after another)."""
     if backend.device_name() != "cpu":
         return 1
-    return max(1, min(runs, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def default_jobs(runs: int) -> int:
+    """Processes for ``runs`` independent runs: one per core (at most one per run) on the CPU, one on a GPU."""
+    return max(1, min(runs, usable_cores()))
 
 
 def isolated(function: Callable[..., Any], *args: Any, threads: int | None = None) -> Any:
