@@ -14,8 +14,8 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from minirai import Adam, Rprop, data
-from minirai.losses import MSE
 from minirai.research.methods import network
+from minirai.research.regularisers import Multipliers, TableL2
 from minirai.rai import RAI, geometric
 from minirai.train import evaluate
 
@@ -35,50 +35,6 @@ VARIANTS = {
     "multipliers (augmented Lagrangian), updated every 100 steps": {"multipliers": 100},
     "multipliers, updated every 10 steps": {"multipliers": 10},
 }
-
-
-class TableL2(MSE):
-    """MSE plus an L2 penalty on the table (the hidden loss's target):
-
-        h = mean((o - Z)²) + μ mean(Z²);   dh/do = 2 (o - Z) / M,   dh/dZ = -2 (o - Z) / M + 2 μ Z / M
-    """
-
-    def __init__(self, mu: float) -> None:
-        super().__init__()
-        self.mu = mu
-
-    def _forward(self, pred, target):
-        self.table = target
-        return super()._forward(pred, target) + self.mu * (target * target).mean()
-
-    def _backward(self):
-        grad = super()._backward()
-        self.grad_target = self.grad_target + (2.0 * self.mu / self.table.size) * self.table
-        return grad
-
-
-class Multipliers(MSE):
-    """The augmented Lagrangian of the constraint o = Z, with MSE as its penalty:
-
-        h = mean(ν · (o - Z)) + mean((o - Z)²);   dh/do = (ν + 2 (o - Z)) / M = -dh/dZ
-
-    ``ν`` (one per entry, 0 at first) is raised by ``update``: ν ← ν + 2 (o - Z), the method of
-    multipliers for the penalty (ρ/2)‖c‖² with ρ = 2/M, in units of M."""
-
-    nu = None
-
-    def _forward(self, pred, target):
-        if self.nu is None or self.nu.shape != pred.shape:
-            self.nu = np.zeros_like(pred)
-        return super()._forward(pred, target) + (self.nu * self.diff).mean()
-
-    def _backward(self):
-        grad = super()._backward() + self.nu / self.diff.size
-        self.grad_target = -grad
-        return grad
-
-    def update(self):
-        self.nu = self.nu + 2.0 * self.diff
 
 
 def run(name: str, iters: int, seed: int) -> str:
