@@ -30,10 +30,8 @@ from .. import backend
 from .datasets import load_dataset
 from .methods import DEFAULT_BATCH_SIZE, Method
 from ..validate import check_number
-from .storage import (ERRORS, RESULTS, RUNS, has_run_file, load_run_arrays, read_results, remove_orphans,  # noqa: F401
-                      run_file, store_run)
-from .studyfile import (FIT, REQUIRED, SCHEMA, STUDY_KEYS, Run, Study, fingerprint, load_study,  # noqa: F401
-                        parse_study)
+from .storage import ERRORS, RESULTS, has_run_file, read_results, remove_orphans, store_run
+from .studyfile import SCHEMA, Run, Study, load_study
 
 __doc__ = __doc__.replace("{SCHEMA}", SCHEMA)
 
