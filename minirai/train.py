@@ -214,8 +214,9 @@ class TrainingLoop:
         return flushing_denormals(self.flush)
 
     def chain(self, model: Sequential) -> Any:
-        """What runs ``forward``/``backward``: the fast chain, or the model itself (textbook)."""
-        return fast_chain.Chain(model.layers, model) if self.fast else model
+        """What runs ``forward``/``backward``: the fast chain, or the model itself (textbook). The fast
+        chain copies back the outputs of layers whose input and parameters kept their bytes (full batch)."""
+        return fast_chain.Chain(model.layers, model, reuse=True) if self.fast else model
 
     def relaxed(self, trainer: Any) -> Any:
         """What runs an RAI trainer's ``forward``/``backward``: its fast twin

@@ -161,14 +161,15 @@ def test_plan_runs_all_at_once_and_gives_rai_the_spare_cores():
     names = experiments.methods_for("deep", "both")
     assert names == ["bp", "bp-tuned", "rai"]
     Plan, plan = experiments.Plan, experiments.plan_runs
-    assert plan(names, cores=2) == Plan(("bp", "bp-tuned", "rai"), 3)                 # sharing 2 cores
-    assert plan(names, cores=3) == Plan(("bp", "bp-tuned", "rai"), 3)                 # a core each
+    assert plan(names, cores=2) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 2),))  # sharing 2 cores
+    assert plan(names, cores=3) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 2),))  # RAI: at least 2
     assert plan(names, cores=5) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 3),))  # RAI gets the rest
     assert plan(names, cores=1) == Plan(("bp", "bp-tuned", "rai"), 1)                 # one after another
     assert plan(names, cores=2, jobs=2) == Plan(("bp", "bp-tuned", "rai"), 2)         # --jobs is obeyed
-    assert plan(["bp", "rai"], cores=2) == Plan(("bp", "rai"), 2)
+    assert plan(["bp", "rai"], cores=2) == Plan(("bp", "rai"), 2, (("rai", 2),))
     assert plan(["rai"], cores=2) == Plan(("rai",), 1, (("rai", 2),))
     assert plan(["bp"], cores=2) == Plan(("bp",), 1)
+    assert plan(["bp", "bp-tuned"], cores=4) == Plan(("bp", "bp-tuned"), 2)
     assert experiments.describe_plan(plan(names, cores=5)) == "side by side in 3 processes (rai on 3 threads)"
     assert experiments.describe_plan(plan(names, cores=1)) == "one after another"
 

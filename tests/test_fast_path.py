@@ -225,6 +225,100 @@ def test_zero_short_cut_overwrites_stale_gradients():
         first.grad_input.fill(7.0)
 
 
+def reuse_run(optimizer, tamper=None, iters=24):
+    """A full-batch fit of the vanishing 60-layer chain; every parameter, layer attribute and the history,
+    plus how many Linear forwards the fast chain computed. ``tamper(step, model, X)``: a callback."""
+    from minirai.fast import chain as fast_chain
+    model, X, y = deep_sigmoid_chain()
+    computed = {"linear": 0}
+    original = fast_chain.linear_forward
+
+    def counted(*args):
+        computed["linear"] += 1
+        return original(*args)
+
+    hooked, seen = [], []
+
+    def callback(step, model):         # what a learner's callback reads after each step, then the tampering
+        seen.append(np.concatenate([getattr(layer, name).ravel() for layer in model.layers
+                                    for name in ("x", "y", "grad_output", "grad_input")]))
+        if tamper is not None:
+            tamper(step, model, X, hooked)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(fast_chain.FAST_LAYERS, Linear, (counted, *fast_chain.FAST_LAYERS[Linear][1:]))
+        history = fit(model, BCE(), optimizer(model.parameters()), X, y, iters=iters, record_every=5,
+                      progress=False, callback=callback)
+    arrays = [a for p, g in model.parameters() for a in (p, g)]
+    return arrays + seen + [np.array(history["loss"][1:]), np.array(history["train_loss"])] + hooked, \
+        computed["linear"]
+
+
+@pytest.mark.parametrize("optimizer", [lambda p: Rprop(p, lr=0.1), lambda p: Adam(p, lr=0.01)],
+                         ids=["rprop", "adam"])
+def test_full_batch_bp_copies_back_unchanged_outputs_with_the_same_bytes(optimizer):
+    """Where the gradient vanished, the bottom layers keep their weights, and with the same full batch
+    the fast chain copies their outputs back instead of computing them: the run is the textbook's, bytes
+    of every parameter, gradient and cached activation included, and it really skipped work."""
+    results = {}
+    for reference in (False, True):
+        with minirai.reference(reference):
+            results[reference] = reuse_run(optimizer)
+    (fast, computed), (textbook, _) = results[False], results[True]
+    assert all(same_bytes(a, b) for a, b in zip(fast, textbook))
+    assert computed < 0.8 * 61 * 24, f"the fast chain computed {computed} of {61 * 24} Linear forwards"
+
+
+def tamper_weights(step, model, X, hooked):
+    if step == 8:
+        model.layers[0].params["W"][0, 0] += np.float32(1e-3)     # a bottom weight, changed in place
+    if step == 12:
+        model.layers[4].params["b"][...] = model.layers[4].params["b"].copy()   # same bytes: stays reused
+
+
+def tamper_outputs(step, model, X, hooked):
+    if step in (9, 15):
+        for layer in model.layers:                    # the cached outputs scribbled over between steps
+            layer.y[0, 0] = np.float32(np.nan)
+
+
+def tamper_input(step, model, X, hooked):
+    if step == 10:
+        X[0, 0] += np.float32(0.5)                    # the full batch edited in place
+
+
+def tamper_hook(step, model, X, hooked):
+    def hook(layer, event, x, out):                   # a hook that changes the output, differently each step
+        if event == "forward":
+            out += np.float32(0.01 * len(hooked))
+            hooked.append(out.copy())
+    if step == 11:
+        model.layers[6].register_hook(hook)
+
+
+@pytest.mark.parametrize("tamper", [tamper_weights, tamper_outputs, tamper_input, tamper_hook])
+def test_copied_back_outputs_follow_any_change_between_steps(tamper):
+    """A callback that changes a bottom weight, scribbles over a cached output, edits the batch or adds a
+    hook between steps: the fast chain notices (bytes compared, hooks checked) and gives the textbook's run."""
+    results = {}
+    for reference in (False, True):
+        with minirai.reference(reference):
+            results[reference] = reuse_run(lambda p: Rprop(p, lr=0.1), tamper)[0]
+    assert len(results[False]) == len(results[True])
+    assert all(same_bytes(a, b) for a, b in zip(results[False], results[True]))
+
+
+def test_mini_batches_keep_no_copies():
+    """A new batch every step: the chain compares the input, finds it new, and keeps no layer's copies."""
+    model, X, y = deep_sigmoid_chain()
+    with TrainingLoop() as loop:
+        chain = loop.chain(model)
+        for step in range(4):
+            rows = slice(4 * (step % 2), 4 * (step % 2) + 8)
+            backward_once(model, X[rows], y[rows], chain)
+    assert chain.short_cut[0] and chain.kept == [None] * len(model.layers)
+
+
 # -- the cases a review found, and more small ones: fast == textbook, gradients and state included -----
 def everything(trainer_or_model, optimizer):
     """Every parameter, gradient and optimizer-state array, for a byte comparison."""

@@ -263,21 +263,20 @@ def plan_runs(names: list[str], cores: int, jobs: int | None = None) -> Plan:
 
     * ``jobs`` given: every run at once in that many processes, on the threads the environment sets.
     * One core (or a GPU, where ``cores`` is 1): one run after another.
-    * At least as many cores as runs: all at once, and RAI (the most work per step) takes the cores left
-      over as worker threads.
-    * Fewer cores than runs (the deep experiment on 2 cores): all at once, one thread each, sharing the
-      cores. Measured on 2 cores (``docs/benchmarks.md``): 4 min 20 s, against 4 min 48 s for the BP
-      runs side by side first and then RAI alone on two worker threads (RAI's threads use the second
-      core at about two thirds of its worth).
+    * Otherwise all at once, one process each, and RAI (the most work per step) runs on the cores left
+      over by the others as worker threads, and on at least two. With fewer cores than runs (the deep
+      experiment on 2 cores) its two threads share the cores with the BP runs, which gives RAI the larger
+      share while they run, and both cores once they are done. Measured on 2 cores (``docs/benchmarks.md``):
+      3 min 44 s, against 4 min 12 s with one thread for RAI, which then finished last, alone on one core.
 
     A run's numbers do not depend on its threads (tested), so the plan changes only the time.
     """
     if jobs is not None:
         return Plan(tuple(names), max(1, int(jobs)))
-    spare = cores - (len(names) - 1)
-    if "rai" in names and spare > 1:
-        return Plan(tuple(names), len(names), (("rai", spare),))
-    return Plan(tuple(names), len(names) if cores > 1 else 1)
+    if cores < 2:
+        return Plan(tuple(names), 1)
+    threads = (("rai", max(2, cores - (len(names) - 1))),) if "rai" in names else ()
+    return Plan(tuple(names), len(names), threads)
 
 
 def describe_plan(plan: Plan) -> str:
