@@ -7,9 +7,10 @@ Run from the repository root::
 For each workload of ``bench.py`` (deep and wide; BP and RAI, a table after every Linear) it times:
 
 * **products**: exactly the BLAS calls a step makes (shapes, layouts, stacking), nothing else: the
-  forward ``x W`` of every Linear, and the backward ``xᵀ dy`` and ``dy Wᵀ`` of every Linear the gradient
-  reaches (in deep BP, the layers whose gradient vanished to 0 are skipped, as the fast path skips
-  them: their count is measured from a real step);
+  forward ``x W`` of every Linear the fast chain computes, and the backward ``xᵀ dy`` and ``dy Wᵀ`` of
+  every Linear the gradient reaches. In BP, the layers whose gradient vanished to 0 are skipped in the
+  backward, and those of them whose weights kept their bytes also in the forward (their outputs are
+  copied back), as the fast path skips them: both counts are measured from a real step;
 * **memory**: the machine's copy bandwidth (``np.copyto`` between two float32 arrays as large as the
   optimizer's arrays, so that caches help it as much as they help the optimizer; read + write), and
   from it the time the optimizer needs at least, with Rprop's traffic of 7 float32 per value (reads
@@ -61,8 +62,10 @@ def bandwidth(values: int) -> float:
     return 2 * a.nbytes / timed(lambda: np.copyto(b, a))
 
 
-def product_calls(sizes: list[int], n: int, rai: bool, active: int, threads: int) -> Callable[[], None]:
-    """The step's matrix products: forward of every Linear, backward of the ``active`` ones (RAI: all)."""
+def product_calls(sizes: list[int], n: int, rai: bool, active: int, threads: int,
+                  computed: int | None = None) -> Callable[[], None]:
+    """The step's matrix products: forward of the top ``computed`` Linear layers (default and RAI: all),
+    backward of the top ``active`` ones (RAI: all)."""
     rng = np.random.default_rng(0)
     widths = list(zip(sizes[:-1], sizes[1:]))
     x = [rng.random((n, d_in), np.float32) for d_in, _ in widths]
@@ -86,6 +89,7 @@ def product_calls(sizes: list[int], n: int, rai: bool, active: int, threads: int
             np.matmul(dys[a:b], Ws[a:b].swapaxes(-1, -2), out=gxs[a:b])
     alone = [k for k in range(len(widths)) if k not in middle]
     backward = set(alone) if rai else set(alone[len(alone) - active:])   # (active may be 0: none)
+    forward = set(alone) if rai or computed is None else set(alone[len(alone) - computed:])
 
     def run() -> None:
         if middle:
@@ -94,16 +98,17 @@ def product_calls(sizes: list[int], n: int, rai: bool, active: int, threads: int
             else:
                 stacked(np.arange(G))
         for k in alone:
-            np.matmul(x[k], W[k], out=out[k])
+            if k in forward:
+                np.matmul(x[k], W[k], out=out[k])
             if k in backward:
                 np.matmul(x[k].T, dy[k], out=grad_W[k])
                 np.matmul(dy[k], W[k].T, out=grad_x[k])
     return run
 
 
-def minirai_step(sizes: list[int], n: int, rai: bool, threads: int) -> tuple[float, int, int]:
+def minirai_step(sizes: list[int], n: int, rai: bool, threads: int) -> tuple[float, int, int, int]:
     """Seconds of one fast-path step, the values the optimizer updates, and (BP) the Linear layers whose
-    gradient is nonzero at that step."""
+    gradient is nonzero at that step and those whose forward the chain computed (not copied back)."""
     X = np.random.default_rng(0).standard_normal((n, 2)).astype(np.float32)
     y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
     model = minirai.mlp(sizes, "sigmoid", "sigmoid", seed=0)
@@ -113,7 +118,7 @@ def minirai_step(sizes: list[int], n: int, rai: bool, threads: int) -> tuple[flo
             trainer = RAI(model, X, y, loss)
             optimizer = minirai.Rprop(trainer.parameters(), lr=0.1)
             seconds = timed(lambda: trainer.step(optimizer, loop=loop))
-            return seconds, sum(p.size for p, _ in trainer.parameters()), len(sizes) - 1
+            return seconds, sum(p.size for p, _ in trainer.parameters()), len(sizes) - 1, len(sizes) - 1
         Xp, yp = prepare_data(model, loss, X, y)
         optimizer = minirai.Rprop(model.parameters(), lr=0.1)
         chain = loop.chain(model)
@@ -125,7 +130,8 @@ def minirai_step(sizes: list[int], n: int, rai: bool, threads: int) -> tuple[flo
                 loop.step(optimizer)
         seconds = timed(step)
         active = sum(1 for layer in model.layers if layer.params and layer.grads["W"].any())
-        return seconds, sum(p.size for p, _ in model.parameters()), active
+        computed = sum(1 for layer in model.layers[chain.reused:] if layer.params)
+        return seconds, sum(p.size for p, _ in model.parameters()), active, computed
 
 
 def main() -> int:
@@ -142,19 +148,20 @@ def main() -> int:
         for name in args.workloads:
             sizes, n = WORKLOADS[name]
             for rai in (False, True):
-                step, values, active = minirai_step(sizes, n, rai, args.threads)
-                products = timed(product_calls(sizes, n, rai, active, args.threads))
+                step, values, active, computed = minirai_step(sizes, n, rai, args.threads)
+                products = timed(product_calls(sizes, n, rai, active, args.threads, computed))
                 speed = bandwidth(values)
                 optimizer = 7 * 4 * values / speed / max(1, args.threads if rai else 1)
                 floor = products + optimizer
                 method = "rai" if rai else "bp"
                 rows.append(dict(workload=name, method=method, step_ms=step * 1e3, products_ms=products * 1e3,
                                  optimizer_ms=optimizer * 1e3, floor_ms=floor * 1e3, active_linear=active,
+                                 computed_linear=computed,
                                  values=values, bandwidth_gbs=speed / 1e9, threads=args.threads))
                 print(f"{name:<9}{method:<7}{step * 1e3:>9.2f}{products * 1e3:>13.2f}{speed / 1e9:>7.1f}"
                       f"{optimizer * 1e3:>14.2f}"
-                      f"{floor * 1e3:>10.2f}{step / floor:>14.2f}" + (f"   ({active} Linear layers reached)"
-                                                                    if not rai else ""))
+                      f"{floor * 1e3:>10.2f}{step / floor:>14.2f}"
+                      + ("" if rai else f"   (Linear layers: {computed} computed forward, {active} reached backward)"))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -316,7 +316,12 @@ def test_mini_batches_keep_no_copies():
         for step in range(4):
             rows = slice(4 * (step % 2), 4 * (step % 2) + 8)
             backward_once(model, X[rows], y[rows], chain)
-    assert chain.short_cut[0] and chain.kept == [None] * len(model.layers)
+    assert chain.short_cut[0] and chain.kept == [None] * len(model.layers) and chain.reused == 0
+    backward_once(model, X[:8], y[:8], chain)          # a new batch again: nothing kept
+    backward_once(model, X[:8], y[:8], chain)          # the same batch as the step before: copies kept ...
+    assert chain.reused == 0
+    backward_once(model, X[:8], y[:8], chain)          # ... and used at the third (the weights did not move)
+    assert chain.reused > 10
 
 
 # -- the cases a review found, and more small ones: fast == textbook, gradients and state included -----

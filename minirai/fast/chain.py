@@ -172,15 +172,17 @@ class Chain:
         #                                   parameters and output at its last forward, where worth keeping
         self.short_cut = [False] * len(self.layers)     # its last backward was the zero short-cut
         self.finite = 0       # layers 0 .. finite-1: inputs and parameters found finite, unchanged since
+        self.reused = 0       # how many layers, from the first, the last forward copied back
 
     def forward(self, x: Array) -> Array:
         same = unchanged = self.reuse and self.same_input(x)   # unchanged: the layers below kept their bytes
+        self.reused = 0
         if not same:
             self.finite = 0
         for i, (layer, (forward, _, _), buffers) in enumerate(zip(self.layers, self.steps, self.buffers)):
             x_in = x
             if unchanged and self.unchanged(i):
-                x = self.copy_back(i, x_in)
+                x, self.reused = self.copy_back(i, x_in), i + 1
             else:
                 if unchanged:
                     unchanged, self.finite = False, min(self.finite, i)
