@@ -174,14 +174,14 @@ def test_the_hidden_loss_kernels_equal_mse_and_rais_lines_byte_for_byte(dtype):
     assert same_bytes(diff, d_ref) and same_bytes(negated, target_ref)
 
 
-@pytest.mark.parametrize("words", ["u8", "u1"])
+@pytest.mark.parametrize("words", ["u8", "u4", "u1"])
 def test_same_words_finds_any_one_bit_that_differs(words):
     """The byte comparison behind the chain's reuse of unchanged outputs: one flipped bit anywhere (the
     first word, the last, a block's edge, a partial last block) is found, compiled and in Python; a -0.0
     against a +0.0 and two NaN payloads differ in their bytes, so they count as different."""
     rng = np.random.default_rng(11)
     for size in (1, 255, 256, 257, 1000):
-        a = rng.integers(0, 2 ** 8 if words == "u1" else 2 ** 63, size, dtype=words)
+        a = rng.integers(0, 2 ** (8 * np.dtype(words).itemsize - 1), size, dtype=words)
         for position in sorted({0, size - 1, min(255, size - 1), min(256, size - 1), size // 2}):
             for compare in (kernels.kernels()["same_words"], kernels.same_words):
                 assert compare(a, a.copy())

@@ -7,7 +7,7 @@ that cost no accuracy:
 * **buffers.** Each layer writes its output and its input gradient into the arrays of its
   last step (``out=``) instead of fresh ones: a deep step otherwise allocates, and page-faults,
   hundreds of megabytes of temporaries. Only the training loops use this chain, and they
-  keep no layer's output beyond the step that made it.
+  read no layer's buffers after the next step has overwritten them.
 * **fused passes.** On the CPU the sigmoid's passes after the exp, and its backward, are one
   compiled loop each (:mod:`minirai.fast.kernels`).
 * **gradients that vanished.** Once the gradient reaching a layer with parameters is exactly
@@ -36,7 +36,8 @@ then multiplies matrix by matrix along G, and "transpose" swaps the last two axe
 
 Every result equals the textbook's bit for bit (tests in ``tests/test_fast_path.py``), up to
 the sign of a zero gradient in the short-cut. The inputs and parameters found finite for the
-short-cut are not summed again while they keep their bytes.
+short-cut are not summed again while the forward finds their bytes unchanged and no hook runs
+(a hook could write anywhere between a forward and its backward).
 """
 from __future__ import annotations
 
@@ -168,34 +169,41 @@ class Chain:
         self.buffers: list[Buffers] = [{} for _ in self.layers]
         self.reuse = reuse                # copy back the outputs of an unchanged bottom (full batch)
         self.kept_input: Array | None = None            # a copy of the last forward's input
-        self.kept: list[dict[str, Array] | None] = [None] * len(self.layers)   # per layer: copies of its
-        #                                   parameters and output at its last forward, where worth keeping
+        # per layer, where worth keeping: its parameters and output at its last forward, as a list of
+        # (name, array, its shape, its bytes as words, a copy of those words), the output last
+        self.kept: list[list[tuple[str, Array, tuple[int, ...], Array, Array]] | None] = [None] * len(self.layers)
         self.short_cut = [False] * len(self.layers)     # its last backward was the zero short-cut
         self.finite = 0       # layers 0 .. finite-1: inputs and parameters found finite, unchanged since
+        #                       (no hook ran since: a hook may write anywhere between forward and backward)
         self.reused = 0       # how many layers, from the first, the last forward copied back
 
     def forward(self, x: Array) -> Array:
         same = unchanged = self.reuse and self.same_input(x)   # unchanged: the layers below kept their bytes
         self.reused = 0
-        if not same:
+        if not same or any(layer.hooks for layer in self.layers):
             self.finite = 0
-        for i, (layer, (forward, _, _), buffers) in enumerate(zip(self.layers, self.steps, self.buffers)):
-            x_in = x
-            if unchanged and self.unchanged(i):
-                x, self.reused = self.copy_back(i, x_in), i + 1
-            else:
-                if unchanged:
-                    unchanged, self.finite = False, min(self.finite, i)
-                x = forward(layer, x_in, buffers)
-                if same:              # (a new input each step, as in mini-batches: nothing to keep)
-                    self.keep(i, x)
+        try:
+            for i, (layer, (forward, _, _), buffers) in enumerate(zip(self.layers, self.steps, self.buffers)):
+                x_in = x
+                if unchanged and self.unchanged(i):
+                    x, self.reused = self.copy_back(i, x_in), i + 1
                 else:
-                    self.kept[i] = None
-            layer.run_hooks("forward", x_in, x)
+                    if unchanged:
+                        unchanged, self.finite = False, min(self.finite, i)
+                    x = forward(layer, x_in, buffers)
+                    if same:          # (a new input each step, as in mini-batches: nothing to keep)
+                        self.keep(i, x)
+                    else:
+                        self.kept[i] = None
+                layer.run_hooks("forward", x_in, x)
+        except BaseException:         # a forward cut short: the copies above it are of an older input
+            self.kept = [None] * len(self.layers)
+            raise
         return x
 
     def same_input(self, x: Array) -> bool:
-        """Whether ``x`` has the bytes of the last forward's input (which it then keeps a copy of)."""
+        """Whether ``x`` has the bytes of the last forward's input; if not, ``x`` is kept (a copy) as the
+        input to compare the next forward's with."""
         if same_bytes(x, self.kept_input):
             return True
         self.kept_input = x.copy() if type(x) is np.ndarray and x.flags.c_contiguous else None
@@ -207,6 +215,9 @@ class Chain:
         kept, layer = self.kept[i], self.layers[i]
         if kept is None or layer.hooks or len(kept) != len(layer.params) + 1:
             return False
+        _, y, shape, _, _ = kept[-1]
+        if y is not self.buffers[i].get("y") or y.shape != shape:    # (its buffer replaced or reshaped)
+            return False
         for (name, array, shape, words, copy), (now_name, now) in zip(kept, layer.params.items()):
             if name != now_name or now is not array or now.shape != shape or not same_words(words, copy):
                 return False
@@ -215,9 +226,7 @@ class Chain:
     def copy_back(self, i: int, x: Array) -> Array:
         """Layer ``i``'s kept output, back in its buffer (copied where it was changed since), and the
         attributes its forward sets."""
-        layer, (_, y, shape, words, copy) = self.layers[i], self.kept[i][-1]
-        if y is not self.buffers[i].get("y") or y.shape != shape:
-            raise RuntimeError(f"layer {i}'s output buffer was replaced outside its forward")
+        layer, (_, y, _, words, copy) = self.layers[i], self.kept[i][-1]
         if not same_words(words, copy):
             np.copyto(words, copy)
         layer.x, layer.y = x, y
@@ -265,18 +274,22 @@ class Chain:
 
 
     def finite_below(self, i: int) -> bool:
-        """:func:`finite_inputs` of layers ``0 .. i-1``, except those found finite before whose bytes have
-        not changed since (``self.finite``); if that is all of them, a packed model's parameters are
-        judged at once, by the sum of its one flat array (one pass instead of one per array)."""
+        """:func:`finite_inputs` of layers ``0 .. i-1``, except those found finite before whose bytes the
+        forward found unchanged since, with no hook run (``self.finite``); if that is all of them, a
+        packed model's parameters are judged at once, by the sum of its one flat array (one pass
+        instead of one per array)."""
         first = self.finite
         if first >= i:
             return True
         if first > 0 or getattr(self.model, "packed", None) is None or type(self.model.packed.params) is not np.ndarray:
             finite = finite_inputs(self.layers[first:i])
         else:
+            flat = self.model.packed.params
             with np.errstate(over="ignore", invalid="ignore"):
-                finite = bool(np.isfinite(self.model.packed.params.sum()))
-            finite = finite and finite_inputs(self.layers[:i], params=False)
+                finite = bool(np.isfinite(flat.sum()))
+            # a parameter replaced by an array of its own since packing is not in the flat sum
+            loose = [layer for layer in self.layers[:i] if any(p.base is not flat for p in layer.params.values())]
+            finite = finite and finite_inputs(self.layers[:i], params=False) and finite_inputs(loose)
         if finite:
             self.finite = i
         return finite
@@ -304,8 +317,9 @@ def same_bytes(a: Array, b: Array) -> bool:
 
 
 def as_words(a: Array) -> Array:
-    """A C-contiguous CPU array's bytes, as a flat array of 8-byte (or, if its size asks, 1-byte) integers."""
-    return a.reshape(-1).view("u8" if a.nbytes % 8 == 0 else "u1")
+    """A C-contiguous CPU array's bytes, as a flat array of 8-byte integers (4-byte, or 1-byte, where its
+    size in bytes is not a multiple of 8, or of 4)."""
+    return a.reshape(-1).view("u8" if a.nbytes % 8 == 0 else "u4" if a.nbytes % 4 == 0 else "u1")
 
 
 def same_words(a: Array, b: Array) -> bool:
