@@ -241,16 +241,15 @@ class Chain:
                 and all(type(a) is np.ndarray and a.flags.c_contiguous for _, a in arrays)):
             self.kept[i] = None
             return
-        old = {entry[0]: entry for entry in self.kept[i] or ()}
+        old = {name: copy for name, _, _, _, copy in self.kept[i] or ()}   # (copies reused where they fit)
         kept = []
         for name, a in arrays:
             words = as_words(a)
-            entry = old.get(name)
-            if entry is None or entry[-1].shape != words.shape or entry[-1].dtype != words.dtype:
-                entry = (name, a, a.shape, words, np.empty_like(words))
-            entry = (name, a, a.shape, words, entry[-1])
-            np.copyto(entry[-1], words)
-            kept.append(entry)
+            copy = old.get(name)
+            if copy is None or copy.shape != words.shape or copy.dtype != words.dtype:
+                copy = np.empty_like(words)
+            np.copyto(copy, words)
+            kept.append((name, a, a.shape, words, copy))
         self.kept[i] = kept
 
     def backward(self, dy: Array) -> Array:
