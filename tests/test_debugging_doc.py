@@ -7,7 +7,8 @@
 * every ``minirai/...py:N`` the page names: line N is where a statement starts, so pdb can stop there.
 
 These are static checks, without a debugger: when one fails, the code moved, and the page
-(and its pdb sessions) must be brought up to date.
+(and its pdb sessions) must be brought up to date. One test runs pdb: the page's count of hits on
+the fast path's lines in its ``fit_through.py``.
 """
 from __future__ import annotations
 
@@ -76,3 +77,33 @@ def test_pdb_sessions_show_the_current_lines(path, number, code):
 @pytest.mark.parametrize("path, number", named_locations())
 def test_each_named_line_is_a_statement_pdb_can_stop_at(path, number):
     assert number in statement_lines(path), f"{path}:{number} ({source_line(path, number)!r}) starts no statement"
+
+
+def test_fast_path_breakpoint_counts_in_fit_through():
+    """The page's count for the fast path: under pdb with MINIRAI_REFERENCE=0, the two fast-path lines it
+    names are hit as often as it says in its fit_through.py (the script as the page prints it)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    claim = re.search(r"In `fit_through\.py` \(with `MINIRAI_REFERENCE=0`\) lines (\d+) and (\d+) are hit (\d+) "
+                      r"times each", TEXT)
+    assert claim, "the page no longer states the fast path's counts"
+    lines, expected = [int(claim[1]), int(claim[2])], int(claim[3])
+    start = TEXT.index('"""Three steps of fit and three of RAI.fit')
+    script = TEXT[start:TEXT.index("```", start)]
+    commands = []
+    for k, line in enumerate(lines, 1):
+        commands += [f"b minirai/fast/chain.py:{line}", f"commands {k}", "silent", "c", "end"]
+    commands += ["c", "b", "q", ""]
+    env = {k: v for k, v in os.environ.items() if k != "COVERAGE_PROCESS_START"}
+    env.update(MINIRAI_REFERENCE="0", MPLBACKEND="Agg",
+               PYTHONPATH=os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fit_through.py"
+        path.write_text(script, encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "pdb", str(path)], input="\n".join(commands), cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300, check=False)
+    output = done.stdout + done.stderr
+    assert "done" in output and "Traceback" not in output, output
+    assert re.findall(r"breakpoint already hit (\d+) time", output) == [str(expected)] * 2, output

@@ -24,7 +24,7 @@ that cost no accuracy:
   zero gradient moves nothing; Adam: once its momentum has decayed to 0), and the input of a
   full batch is the same every step. A layer whose input and parameters have the same bytes as
   at its last forward would compute the same output, so the chain copies that output back from
-  its own copy instead (in deep sigmoid BP, 55-80 of the 101 Linear layers, each step).
+  its own copy instead (in the proposal's deep BP run, 73-77 of the 101 Linear layers, each step).
   The test is exact: the bytes of the input and of every parameter, compared with copies taken
   at the last forward, from the first layer up; the first layer that differs, and all above it,
   compute. Only the exact classes whose fast forward writes into a buffer (Linear, Sigmoid) and
