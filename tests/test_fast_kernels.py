@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import minirai
-from minirai.fast import chain, kernels
+from minirai.fast import chain, denormals, kernels
 from minirai.fast import optim as fast_optim
-from minirai.layers import Sigmoid
+from minirai.layers import Linear, Sigmoid, sigmoid
 from minirai.optim import Adam, Rprop
 
 pytestmark = pytest.mark.skipif(not kernels.available(), reason=f"{kernels.unavailable_reason()}")
@@ -113,6 +113,107 @@ def test_sigmoid_kernels_equal_the_textbook_layer_byte_for_byte(dtype, shape):
         y = chain.sigmoid_forward(fast, x, buffers)
         dx = chain.sigmoid_backward(fast, dy, buffers)
     assert same_bytes(y, y_ref) and same_bytes(dx, dx_ref)
+
+
+def numpy_has_its_vector_exp() -> bool:
+    """NumPy computes a float32 exp with its own vector code here (x86 with AVX2 and FMA, or AVX-512)."""
+    from numpy._core._multiarray_umath import __cpu_features__ as features
+    return bool(features.get("AVX512F") or (features.get("AVX2") and features.get("FMA3")))
+
+
+def float32_patterns(every: int = 1, chunk: int = 1 << 24):
+    """Every float32 (every ``every``-th run of ``chunk`` consecutive bit patterns), a chunk at a time."""
+    for start in range(0, 1 << 32, chunk * every):
+        yield (np.arange(start, start + chunk, dtype=np.uint64).astype(np.uint32)).view(np.float32)
+
+
+@pytest.mark.skipif(not numpy_has_its_vector_exp(), reason="NumPy's float32 exp here is the C library's")
+def test_the_compiled_exp_is_numpys_for_every_float32():
+    """All 2^32 float32 inputs (NaNs, subnormals, both infinities and the cut-offs included): the compiled
+    exp of minirai.fast.expf gives np.exp's bits, in strict IEEE; every 8th run of them also with the
+    CPU's flush-to-zero on (as in a training step). And the probe that guards its use says so."""
+    assert kernels.numpy_exp_matches()
+    compiled = kernels.kernels()["numpy_exp"]
+    for flush in ([False, True] if denormals.available() else [False]):
+        with denormals.flushing_denormals(flush):
+            for x in float32_patterns(every=8 if flush else 1):
+                ours, numpys = np.empty_like(x), np.empty_like(x)
+                compiled(x, ours)
+                with np.errstate(all="ignore"):
+                    np.exp(x, out=numpys)
+                assert np.array_equal(ours.view(np.uint32), numpys.view(np.uint32)), (flush, x[0])
+
+
+@pytest.mark.skipif(not numpy_has_its_vector_exp(), reason="NumPy's float32 exp here is the C library's")
+def test_the_one_pass_sigmoid_is_layers_sigmoid():
+    """The one-pass sigmoid kernel against layers.sigmoid (negate, exp, 1 + e, 1 / that) on every 16th run of
+    float32 patterns, in strict IEEE and with flush-to-zero; and the fast chain's sigmoid with the kernel
+    and with its three-pass fallback."""
+    assert kernels.numpy_exp_matches()
+    one_pass = kernels.kernels()["sigmoid"]
+    for flush in ([False, True] if denormals.available() else [False]):
+        with denormals.flushing_denormals(flush), np.errstate(all="ignore"):
+            for x in float32_patterns(every=16):
+                y = np.empty_like(x)
+                one_pass(x, y)
+                assert same_bytes(y, sigmoid(x)), (flush, x[0])
+    x = edge_array(np.random.default_rng(4), 999, np.float32).reshape(9, 111)
+    with np.errstate(all="ignore"):
+        layer = Sigmoid()
+        kernel = chain.sigmoid_forward(layer, x, {}).copy()
+        kernels._exp_matches = False
+        try:
+            fallback = chain.sigmoid_forward(layer, x, {})
+        finally:
+            kernels._exp_matches = None
+        assert same_bytes(kernel, fallback) and same_bytes(kernel, sigmoid(x))
+
+
+def test_the_probe_refuses_an_exp_that_is_not_numpys():
+    """Where NumPy's float32 exp is another function (another processor, another NumPy), the probe says so
+    and the sigmoid keeps its three passes: here, a float64 exp rounded to float32 (closer to e^x, other bits)."""
+    from minirai.fast import expf
+
+    def rounded_float64_exp(x, out):
+        np.copyto(out, np.exp(x.astype(np.float64)).astype(np.float32))
+    with np.errstate(all="ignore"):
+        assert not expf.matches_numpy(rounded_float64_exp)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(99, 100, 100), (3, 2048, 8), (2, 1, 3), (4, 33, 17)])
+def test_a_stacks_linear_and_hidden_loss_kernels_equal_the_textbook_lines(dtype, shape):
+    """linear_mse_forward/backward against, block by block, Linear.forward/backward and RAI's lines for the
+    MSE hidden loss (λ · MSE.backward(), λ · grad_target), on values with ±0, NaN, ±inf and subnormals; the
+    bias gradient's columns of -0.0 (NumPy's sum starts from +0) included."""
+    G, N, D = shape
+    rng = np.random.default_rng(8)
+    def values(seed, *size):                            # (at least the 22 edge values, in a random order)
+        return edge_array(np.random.default_rng(seed), max(np.prod(size), 22), dtype)[:np.prod(size)].reshape(size)
+    x, z, b = values(8, G, N, D), values(9, G, N, D), values(10, G, 1, D)
+    W = (rng.standard_normal((G, D, D)) / D).astype(dtype)
+    lam = 0.7
+    with np.errstate(all="ignore"):
+        p = np.matmul(x, W)
+        o, diff, square = p.copy(), np.empty_like(p), np.empty_like(p)
+        kernels.kernels()["linear_mse_forward"](o, b[:, 0, :], z, diff, square)
+        as_target, db = np.empty_like(p), np.full((G, D), np.nan, dtype)
+        d = diff.copy()
+        d[:, :, 0] = -0.0                               # (a column of -0.0: its bias gradient is +0.0)
+        d_ref_input = d.copy()
+        real = np.dtype(dtype).type
+        kernels.kernels()["linear_mse_backward"](d, real(2.0 / (N * D)), real(lam), as_target, db)
+        for g in range(G):
+            linear = Linear(D, D, dtype=dtype)
+            linear.params["W"][...], linear.params["b"][...] = W[g], b[g, 0]
+            assert same_bytes(o[g], linear.forward(x[g]))
+            loss = minirai.MSE()
+            assert same_bytes(square[g].mean(), loss.forward(o[g], loss.prepared(z[g])))
+            assert same_bytes(diff[g], loss.diff)
+            loss.diff = d_ref_input[g]                  # (the backward from the column of signed zeros)
+            assert same_bytes(d[g], lam * loss.backward()) and same_bytes(as_target[g], lam * loss.grad_target)
+            linear.backward(d[g])
+            assert same_bytes(db[g], linear.grads["b"])
 
 
 def test_the_python_kernel_is_the_compiled_one():

@@ -419,14 +419,16 @@ def everything(trainer_or_model, optimizer):
 SMALL = [2, 12, 12, 12, 12, 1]
 
 
-@pytest.mark.parametrize("case", ["tanh-stacks", "relu-stacks-sgd", "reinit", "geometric-lam", "activation-cuts"])
+@pytest.mark.parametrize("case", ["tanh-stacks", "relu-stacks-sgd", "reinit", "geometric-lam", "activation-cuts",
+                                  "float32"])
 def test_small_rai_runs_agree_with_gradients_and_state(moons, case, stacked):
     def run():
         activation = {"tanh-stacks": "tanh", "relu-stacks-sgd": "relu"}.get(case, "sigmoid")
-        model = minirai.mlp(SMALL, activation, "sigmoid", seed=2, dtype=np.float64)
+        dtype = np.float32 if case == "float32" else np.float64     # (float32: the one-pass sigmoid)
+        model = minirai.mlp(SMALL, activation, "sigmoid", seed=2, dtype=dtype)
         options = {"reinit": dict(reinit_period=3), "geometric-lam": dict(lam=minirai.rai.geometric(0.1, 1.5, 2)),
                    "activation-cuts": dict(cuts="activation")}.get(case, {})
-        trainer = RAI(model, moons.X_train.astype(np.float64), moons.y_train, BCE(), **options)
+        trainer = RAI(model, moons.X_train.astype(dtype), moons.y_train, BCE(), **options)
         optimizer = (minirai.SGD(trainer.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
                      if case == "relu-stacks-sgd" else Rprop(trainer.parameters(), lr=0.05))
         trainer.fit(optimizer, 8, record_every=4, progress=False)

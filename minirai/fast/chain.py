@@ -67,20 +67,22 @@ def transpose(a: Array) -> Array:
 
 
 # -- each layer type's forward and backward, into buffers -----------------------------------------
-def linear_forward(layer: Layer, x: Array, buffers: Buffers) -> Array:
+def linear_forward(layer: Layer, x: Array, buffers: Buffers, add_bias: bool = True) -> Array:
     W, b = layer.params["W"], layer.params["b"]
     y = buffer(buffers, "y", x.shape[:-1] + W.shape[-1:], x)
     backend.array_module(x).matmul(x, W, out=y)       # y = x W ...
-    y += b                                            #     + b
+    if add_bias:                                      # (a stack of RAI blocks adds b in its hidden loss's pass)
+        y += b                                        #     + b
     layer.x, layer.y = x, y
     return y
 
 
-def linear_backward(layer: Layer, dy: Array, buffers: Buffers) -> Array:
+def linear_backward(layer: Layer, dy: Array, buffers: Buffers, bias_done: bool = False) -> Array:
     xp = backend.array_module(dy)
     W, grads = layer.params["W"], layer.grads
     xp.matmul(transpose(layer.x), dy, out=grads["W"])                          # dW = x^T dy
-    xp.sum(dy, axis=-2, keepdims=grads["b"].ndim > 1, out=grads["b"])          # db = Σ_i dy_i
+    if not bias_done:                                 # (a stack of RAI blocks sums db in its hidden loss's pass)
+        xp.sum(dy, axis=-2, keepdims=grads["b"].ndim > 1, out=grads["b"])      # db = Σ_i dy_i
     dx = buffer(buffers, "dx", dy.shape[:-1] + W.shape[-2:-1], dy)
     xp.matmul(dy, transpose(W), out=dx)                                        # dx = dy W^T
     layer.grad_output, layer.grad_input = dy, dx
@@ -99,14 +101,17 @@ def linear_backward_zero(layer: Layer, dy: Array, buffers: Buffers) -> Array:
 def sigmoid_forward(layer: Layer, x: Array, buffers: Buffers) -> Array:
     xp = backend.array_module(x)
     y = buffer(buffers, "y", x.shape, x)
-    xp.negative(x, out=y)
-    with np.errstate(over="ignore", under="ignore"):  # as in layers.sigmoid
-        xp.exp(y, out=y)                              # e^{-x}
-        if kernels.ready(y):
-            kernels.kernels()["sigmoid_finish"](y.reshape(-1))
-        else:
-            y += 1
-            xp.reciprocal(y, out=y)                   # 1 / (1 + e^{-x})
+    if x.dtype == np.float32 and kernels.ready(x, y) and kernels.numpy_exp_matches():
+        kernels.kernels()["sigmoid"](x.reshape(-1), y.reshape(-1))   # all of it, in one pass
+    else:
+        xp.negative(x, out=y)
+        with np.errstate(over="ignore", under="ignore"):  # as in layers.sigmoid
+            xp.exp(y, out=y)                              # e^{-x}
+            if kernels.ready(y):
+                kernels.kernels()["sigmoid_finish"](y.reshape(-1))
+            else:
+                y += 1
+                xp.reciprocal(y, out=y)                   # 1 / (1 + e^{-x})
     layer.x, layer.y = x, y
     return y
 

@@ -29,6 +29,7 @@ import numpy as np
 
 _kernels: dict[str, Callable[..., None]] | None = None
 _unavailable_reason: str | None = None
+_exp_matches: bool | None = None
 
 
 def available() -> bool:
@@ -53,7 +54,30 @@ def kernels() -> dict[str, Callable[..., None]] | None:
             return None
         jit = numba.njit(cache=True, nogil=True, error_model="numpy")   # numpy: x / 0 is inf, no check
         _kernels = {name: jit(function) for name, function in PYTHON_KERNELS.items()}
+        try:      # NumPy's float32 exp, for the one-pass sigmoid (see numpy_exp_matches); it is made
+            #       of machine operations, so it does not run as Python (NUMBA_DISABLE_JIT=1)
+            if not numba.config.DISABLE_JIT:
+                from . import expf  # noqa: PLC0415 - needs Numba
+                _kernels.update({name: jit(function) for name, function in expf.PYTHON_KERNELS.items()})
+        except Exception:   # an llvmlite without what expf uses: the sigmoid stays three passes
+            pass
     return _kernels
+
+
+def numpy_exp_matches() -> bool:
+    """Whether the compiled ``numpy_exp`` kernel (:mod:`minirai.fast.expf`) gives ``np.exp``'s bits
+    here, so that the one-pass ``sigmoid`` kernel gives ``layers.sigmoid``'s (asked once, ~10 ms)."""
+    global _exp_matches
+    if _exp_matches is None:
+        compiled = kernels() or {}
+        if "numpy_exp" not in compiled:
+            return False
+        from . import expf  # noqa: PLC0415 - needs Numba
+        try:
+            _exp_matches = expf.matches_numpy(compiled["numpy_exp"])
+        except Exception:   # (it failed to compile): the sigmoid stays three passes
+            _exp_matches = False
+    return _exp_matches
 
 
 def usable(*arrays: Any) -> bool:
@@ -131,6 +155,38 @@ def mse_gradients(d: Any, scale: Any, lam: Any, negated: Any) -> None:
         negated[i] = -g
 
 
+def linear_mse_forward(p: Any, b: Any, z: Any, d: Any, square: Any) -> None:
+    """For a stack of RAI blocks that end with a Linear layer: ``p ← p + b`` in place (the Linear's
+    output, with p = x W computed before), ``d = p - z`` and ``square = d · d``, as ``Linear.forward``
+    and ``MSE.forward`` compute them (the mean stays in NumPy). Shapes: p, z, d, square (G, N, D); b (G, D)."""
+    G, N, D = p.shape
+    for g in range(G):
+        for i in range(N):
+            for j in range(D):
+                o = p[g, i, j] + b[g, j]
+                p[g, i, j] = o
+                difference = o - z[g, i, j]
+                d[g, i, j] = difference
+                square[g, i, j] = difference * difference
+
+
+def linear_mse_backward(d: Any, scale: Any, lam: Any, as_target: Any, db: Any) -> None:
+    """The same stack's backward up to its Linear's products: ``d ← λ · (scale · d)`` in place (dL/do,
+    as ``mse_gradients``), ``as_target = -d``, and the bias gradient ``db[g] = Σ_i d[g, i]``, summed as
+    NumPy sums over rows: from 0, one row after the other. Shapes: d, as_target (G, N, D); db (G, D)."""
+    G, N, D = d.shape
+    zero = d.dtype.type(0)
+    for g in range(G):
+        for j in range(D):
+            db[g, j] = zero
+        for i in range(N):
+            for j in range(D):
+                value = lam * (scale * d[g, i, j])
+                d[g, i, j] = value
+                as_target[g, i, j] = -value
+                db[g, j] += value
+
+
 def same_words(a: Any, b: Any) -> bool:
     """True if two equally long arrays of unsigned integers hold the same values (the bytes of two
     arrays, viewed as integers): compared a block at a time, stopping at the first block that differs."""
@@ -145,4 +201,5 @@ def same_words(a: Any, b: Any) -> bool:
 
 PYTHON_KERNELS = {"rprop": rprop_update, "adam": adam_update, "sigmoid_finish": sigmoid_finish,
                   "sigmoid_backward": sigmoid_backward, "difference_and_square": difference_and_square,
-                  "mse_gradients": mse_gradients, "same_words": same_words}
+                  "mse_gradients": mse_gradients, "linear_mse_forward": linear_mse_forward,
+                  "linear_mse_backward": linear_mse_backward, "same_words": same_words}

@@ -32,11 +32,11 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
 
 from .. import backend
-from ..layers import Layer
+from ..layers import Layer, Linear
 from ..losses import MSE, Loss
 from ..network import Sequential
 from . import kernels
-from .chain import FAST_LAYERS, Chain, buffer
+from .chain import FAST_LAYERS, Chain, buffer, linear_backward, linear_forward
 from .workers import run_all, split
 
 if TYPE_CHECKING:
@@ -104,6 +104,11 @@ class StackedGroup:
         self.first, self.count = first, count
         self.layers = layers
         self.chain = Chain(layers)
+        # a stack that ends with a Linear layer computes its bias, hidden loss and bias gradient in one pass
+        # each way (minirai.fast.hidden), where the kernels can take its arrays
+        self.last = layers[-1] if type(layers[-1]) is Linear else None
+        self.front = Chain(layers[:-1])
+        self.last_buffers: dict[str, Array] = {}
         self.tables, self.grad_tables = tables, grad_tables
         self.inputs, self.targets = tables[:-1], tables[1:]
         self.block_layers = block_layers            # [position j][block k]: the model's own layers
@@ -120,6 +125,8 @@ class StackedGroup:
         Two buffers serve four arrays: ``diff`` holds o - Z and, after the backward, dL/do; ``as_target``
         holds the squares for the mean and, after the backward, the target part of dL/dZ."""
         xp = backend.array_module(self.tables)
+        if self.fused():
+            return self.fused_forward()
         self.output = self.chain.forward(self.inputs)
         self.share("x", "y")
         diff = buffer(self.buffers, "diff", self.output.shape, self.output)
@@ -139,6 +146,8 @@ class StackedGroup:
         d_output = self.buffers["diff"]                                # o - Z becomes dL/do, in place
         as_target = self.buffers["as_target"]                          # (the forward's squares are done with)
         scale = 2.0 / d_output[0].size                                 # MSE.backward: (2/M)(o - Z)
+        if self.fused():
+            return self.fused_backward(d_output, as_target, scale, lam)
         if kernels.ready(d_output, as_target):
             real = d_output.dtype.type                                 # the scalars as NumPy converts them
             kernels.kernels()["mse_gradients"](d_output.reshape(-1), real(scale), real(lam), as_target.reshape(-1))
@@ -148,6 +157,35 @@ class StackedGroup:
             xp.negative(d_output, out=as_target)
         self.as_target = as_target
         self.as_input = self.chain.backward(d_output)
+        self.share("grad_output", "grad_input")
+
+    def fused(self) -> bool:
+        """Whether this stack's last Linear layer and hidden loss run as one kernel each way
+        (``linear_mse_forward``/``backward``): it ends with a Linear layer, and its tables are NumPy
+        arrays of float32/float64 that the kernels can take."""
+        return self.last is not None and kernels.ready(self.tables, self.grad_tables)
+
+    def fused_forward(self) -> Array:
+        """``forward``, with the last Linear's bias, the difference and its square in one pass."""
+        x = self.front.forward(self.inputs) if self.front.layers else self.inputs
+        o = linear_forward(self.last, x, self.last_buffers, add_bias=False)     # x W (b comes in the kernel)
+        diff = buffer(self.buffers, "diff", o.shape, o)
+        square = buffer(self.buffers, "as_target", o.shape, o)
+        kernels.kernels()["linear_mse_forward"](o, self.last.params["b"][:, 0, :], self.targets, diff, square)
+        self.output = o
+        self.share("x", "y")
+        self.hidden = square.mean(axis=(1, 2))                         # = each block's (diff²).mean()
+        return self.hidden
+
+    def fused_backward(self, d_output: Array, as_target: Array, scale: float, lam: float) -> None:
+        """``backward``, with λ·(2/M)(o - Z), its negation and the last Linear's bias gradient in one
+        pass, then that Linear's two products, then the layers before it."""
+        real = d_output.dtype.type                                     # the scalars as NumPy converts them
+        kernels.kernels()["linear_mse_backward"](d_output, real(scale), real(lam), as_target,
+                                                 self.last.grads["b"][:, 0, :])
+        self.as_target = as_target
+        dx = linear_backward(self.last, d_output, self.last_buffers, bias_done=True)
+        self.as_input = self.front.backward(dx) if self.front.layers else dx
         self.share("grad_output", "grad_input")
 
     def share(self, *names: str) -> None:
