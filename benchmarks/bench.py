@@ -121,6 +121,7 @@ ROWS = [
     _row("deep", "rai, jax stacked", "rai", None, None, "rai-stacked", with_peer=True),
     _row("wide", "bp", "bp", "bp", "bp", "bp"),
     _row("wide", "rai", "rai", "rai", "rai", "rai"),
+    _row("wide", "rai, keep_activations=False", "rai-lean", "rai", "rai", "rai"),
 ]
 
 
@@ -214,16 +215,18 @@ def minirai_bp(w: Workload, X: Any, y: Any, model=None, textbook: bool = False) 
 
 
 def minirai_rai(w: Workload, X: Any, y: Any, textbook: bool = False, model=None,
-                record: bool = False) -> Runner:
+                record: bool = False, keep_activations: bool = True) -> Runner:
     """RAI with a table after every Linear: ``trainer.step(opt, loop=...)``, as RAI.fit runs it.
 
-    ``record``: a GradientRecorder captures every step (to measure what recording costs)."""
+    ``record``: a GradientRecorder captures every step (to measure what recording costs);
+    ``keep_activations=False``: the trainer's option for large data (the stacked blocks keep no
+    activations after a step)."""
     model = model or minirai_model(w)
-    trainer = RAI(model, X, y, BCE(), cuts="linear")
+    trainer = RAI(model, X, y, BCE(), cuts="linear", keep_activations=keep_activations)
     opt = Rprop(trainer.parameters(), lr=LR)
     recorder = GradientRecorder(every=1) if record else None
     loop = training_loop(textbook)
-    suffix = ("-textbook" if textbook else "") + ("-recorded" if record else "")
+    suffix = ("-textbook" if textbook else "") + ("-recorded" if record else "") + ("" if keep_activations else "-lean")
     return Runner(f"{w.name}/rai{suffix}", lambda: trainer.step(opt, recorder, loop=loop), backend.synchronize,
                   lambda: loop)
 
@@ -234,6 +237,8 @@ def minirai_runners(w: Workload, X: Any, y: Any) -> list[Runner]:
         runners.append(minirai_bp(w, X, y, textbook=True))
         runners.append(minirai_rai(w, X, y, textbook=True))
         runners.append(minirai_rai(w, X, y, record=True))
+    if w.name == "wide":
+        runners.append(minirai_rai(w, X, y, keep_activations=False))
     return runners
 
 
@@ -800,6 +805,7 @@ def measure_memory(workloads: list[Workload], datasets: dict[str, tuple[Any, Any
             builders[f"{w.name}/bp-textbook"] = lambda: minirai_bp(w, X, y, textbook=True)
             builders[f"{w.name}/rai-textbook"] = lambda: minirai_rai(w, X, y, textbook=True)
             builders[f"{w.name}/rai-recorded"] = lambda: minirai_rai(w, X, y, record=True)
+        builders[f"{w.name}/rai-lean"] = lambda: minirai_rai(w, X, y, keep_activations=False)
         for name, build in builders.items():
             peaks[name] = peak_memory(build, steps)
     return peaks

@@ -79,15 +79,17 @@ def pack(slots: list[Slot]) -> Packed:
         seen.add(id(slot.value))
     sizes = [int(slot.value.size) for slot in slots]
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
+    # the parameters first, then the gradients: each old array can be freed once its view replaces it,
+    # so that at most one extra copy of the parameters (or of the gradients) is held while packing
     flat_params = xp.empty(sum(sizes), dtype)
+    for slot, start, size in zip(slots, offsets, sizes):
+        param_view = flat_params[start:start + size].reshape(slot.value.shape)
+        param_view[...] = slot.value
+        slot.params[slot.key] = param_view
     flat_grads = xp.zeros(sum(sizes), dtype)
     for slot, start, size in zip(slots, offsets, sizes):
-        shape = slot.value.shape
-        param_view = flat_params[start:start + size].reshape(shape)
-        param_view[...] = slot.value
-        grad_view = flat_grads[start:start + size].reshape(shape)
+        grad_view = flat_grads[start:start + size].reshape(slot.params[slot.key].shape)
         grad_view[...] = slot.grads[slot.key]
-        slot.params[slot.key] = param_view
         slot.grads[slot.key] = grad_view
     return Packed(flat_params, flat_grads, offsets, slots)
 
@@ -126,15 +128,16 @@ def lay_out_state(pairs: list[tuple[Array, Array]], state: list[dict[str, Array]
             runs += [([i], *pairs[i], state[i]) for i in members]      # alone, or state of another shape
             continue
         xp = backend.array_module(params)
-        flat_state = {key: xp.empty(params.shape, value.dtype) for key, value in first.items()}
-        offset = 0
-        for i in members:
-            size = pairs[i][0].size
-            for key, flat in flat_state.items():
+        flat_state = {}
+        for key, value in first.items():     # one key at a time: its old arrays are freed as their views replace them
+            flat = flat_state[key] = xp.empty(params.shape, value.dtype)
+            offset = 0
+            for i in members:
+                size = pairs[i][0].size
                 view = flat[offset:offset + size].reshape(state[i][key].shape)
                 view[...] = state[i][key]
                 state[i][key] = view
-            offset += size
+                offset += size
         runs.append((members, params, grads, flat_state))
     return runs
 

@@ -193,6 +193,10 @@ class RelaxedFit:
         if recorder is not None:
             check_instance(recorder, GradientRecorder, f"{where}: recorder",
                            "minirai.inspect.GradientRecorder(every=k)")
+            if not getattr(self, "keep_activations", True):
+                raise ValueError(f"{where}: a GradientRecorder reads every layer's activations and their gradients, "
+                                 "which this trainer does not keep (keep_activations=False); make the trainer with "
+                                 "keep_activations=True to record")
         if X_val is not None:
             X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
         history = RAIHistory(len(self.cuts))
@@ -200,6 +204,8 @@ class RelaxedFit:
 
         def record() -> None:
             values = self.metrics(X_val, y_val)
+            if not getattr(self, "keep_activations", True):
+                self.drop_activations()          # what the record's chained evaluation left on the layers
             history.record_rai(self.steps, values)
             # the relaxed loss can stay finite while the network as it predicts is not
             check_finite(values["chained_loss"], "the chained training loss", self.steps, history, recorded=True)
@@ -251,6 +257,14 @@ class RAI(RelaxedFit):
         lam: λ, a number or a schedule ``step -> λ`` (see :func:`geometric`).
         reinit_period: if set, every ``reinit_period`` steps the tables are reset to a chained
             forward pass of the current weights.
+        keep_activations: False for a large training set: on the fast path (``fit``), the stacked
+            blocks (minirai.fast.stacking) keep none of their activations or activation gradients
+            after a step (each layer's ``x``, ``y``, ``grad_output``, ``grad_input``, and this
+            trainer's ``outputs`` and the two parts of the gradients of the tables between them are
+            None): they are computed a few blocks at a time, forward and backward together, and
+            the memory of a step is about the parameters, tables, their gradients and the
+            optimizer's state. The numbers are the same. A GradientRecorder, which reads those
+            arrays, cannot be used then; the textbook path (``minirai.reference()``) keeps them all.
 
     :meth:`forward` and :meth:`backward` are the textbook path, block by block. :meth:`fit`
     runs their fast twin (:mod:`minirai.fast.stacking`: runs of identical blocks as one batched
@@ -262,7 +276,8 @@ class RAI(RelaxedFit):
 
     def __init__(self, model: Sequential, X: Array, y: Array, loss: Loss, *,
                  cuts: str | Sequence[int] | None = "linear", hidden_loss: Loss | None = None,
-                 lam: float | Schedule = 1.0, reinit_period: int | None = None) -> None:
+                 lam: float | Schedule = 1.0, reinit_period: int | None = None,
+                 keep_activations: bool = True) -> None:
         if not isinstance(model, Sequential):
             raise TypeError(f"RAI needs a Sequential model, got {type(model).__name__}")
         if not isinstance(loss, Loss):
@@ -291,6 +306,9 @@ class RAI(RelaxedFit):
         self.hidden_losses = [copy.deepcopy(template) for _ in self.cuts]
         self.lam = as_schedule(lam)
         self.reinit_period = None if reinit_period is None else int(reinit_period)
+        if not isinstance(keep_activations, (bool, np.bool_)):
+            raise TypeError(f"RAI: keep_activations must be True or False, got {keep_activations!r}")
+        self.keep_activations = bool(keep_activations)
         self.steps = 0
         xp = backend.array_module(self.X)
         # tables[s] is Z_{s+1}, the input of block s+1 and the target of block s's hidden loss
@@ -322,9 +340,24 @@ class RAI(RelaxedFit):
         with backend.blas_threads(1):
             for i, layer in enumerate(self.model.layers):
                 x = layer.forward(x)
+                if not self.keep_activations:       # (then the layers keep none of this pass's arrays)
+                    layer.x = layer.y = None
                 if i + 1 in self.cuts:
                     found.append(x.copy())
         return found
+
+    def drop_activations(self) -> None:
+        """Let go of every activation and activation gradient that the model's layers, this trainer and
+        its hidden losses hold from the last forward or backward (for ``keep_activations=False``:
+        ``fit`` calls it after each record, whose forward passes keep them all)."""
+        for layer in self.model.layers:
+            layer.x = layer.y = layer.grad_output = layer.grad_input = None
+        for parts in (self.outputs, self.grad_tables_as_input, self.grad_tables_as_target):
+            parts[:] = [None] * len(parts)
+        for hidden in self.hidden_losses:
+            hidden.pred = None
+            if isinstance(hidden, MSE):
+                hidden.diff = None
 
     def reinitialize_tables(self) -> None:
         """Set every table to the chained forward pass of the training inputs (in place)."""
@@ -449,7 +482,16 @@ class RAI(RelaxedFit):
 
     def relaxed_metrics(self) -> dict[str, Any]:
         """The relaxed loss, its output part, the per-cut hidden losses and identity gaps, and λ, now."""
-        self.forward()
+        if self.keep_activations:
+            self.forward()
+        else:       # keep_activations=False: the blocks in eval mode, so that their layers keep no arrays
+            for block in self.blocks:
+                block.eval()
+            try:
+                self.forward()
+            finally:
+                for block in self.blocks:
+                    block.train()
         xp = backend.array_module(self.X)
         hidden = (backend.to_numpy(xp.stack([xp.asarray(v) for v in self.hidden_values])).astype(np.float64)
                   if self.cuts else np.zeros(0))
@@ -460,6 +502,8 @@ class RAI(RelaxedFit):
             "identity_gap": self.identity_gaps(),
             "lam": self.lam(self.steps),
         }
+        if not self.keep_activations:
+            self.drop_activations()              # (before the chained evaluation makes its own)
         return values
 
 

@@ -633,3 +633,87 @@ def test_bp_with_worker_threads_gives_one_threads_bytes(moons, monkeypatch):
         return [p for p, _ in model.parameters()]
     for a, b in zip(run(1), run(2)):
         assert same_bytes(a, b)
+
+
+# -- keep_activations=False: the stacked blocks keep no activations; the same numbers, less memory ---------
+@pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 8])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keep_activations_false_trains_the_textbook_numbers(moons, monkeypatch, stacked, dtype, piece_bytes):
+    """Weights, tables, their gradients, Rprop's state and the history equal the textbook path's, with the
+    stack run whole, one block at a time, and in pieces of a few blocks (its table gradients then added
+    across pieces); and after fit the stacked blocks' layers and the trainer hold none of their arrays."""
+    from minirai.fast import stacking
+    if piece_bytes is not None:
+        monkeypatch.setattr(stacking, "PIECE_BYTES", piece_bytes)
+
+    def run(keep):
+        def arrays():
+            model = minirai.mlp([2] + [16] * 13 + [1], "sigmoid", "sigmoid", seed=4, dtype=dtype)
+            trainer = RAI(model, moons.X_train.astype(dtype), moons.y_train, BCE(), keep_activations=keep)
+            optimizer = Rprop(trainer.parameters(), lr=0.1)
+            history = trainer.fit(optimizer, 9, record_every=4, progress=False)
+            if not keep and not switches.reference_path():
+                group, = stacked[-1].groups
+                assert group.lean and (group.first, group.count) == (1, 12)
+                assert group.piece == {None: 12, 1: 1}.get(piece_bytes, 6 if dtype == np.float32 else 3)
+                blocks = trainer.blocks[1:13]
+                assert all(layer.x is None and layer.y is None and layer.grad_output is None
+                           and layer.grad_input is None for block in blocks for layer in block.layers)
+                assert trainer.outputs[1:13] == [None] * 12 and trainer.grad_tables_as_input[1:12] == [None] * 11
+            return everything(trainer, optimizer) + [np.asarray(history["relaxed_loss"]),
+                                                     np.asarray(history["chained_loss"])]
+        return arrays()
+
+    lean = on_both_paths(lambda: run(False))
+    with minirai.reference():
+        kept = run(True)
+    assert all(same_bytes(a, b) for a, b in zip(lean, kept))
+
+
+def test_keep_activations_false_memory_grows_with_depth_only_by_parameters_and_state(moons, monkeypatch):
+    """tracemalloc's peak over building a wide-ish RAI run (n = 2048, width 128) and taking 4 steps, at two
+    depths: with keep_activations=False, 8 more blocks cost what their weights, tables, gradients and
+    Rprop's state take (to within one (N, D) array) and nothing for activations; the whole run stays
+    under that plus twenty-four (N, D) arrays (a piece's working arrays, the unstacked first and last
+    blocks' and their losses'). Keeping the activations costs several arrays per block. Pieces of one
+    block, at both depths. (A first run, untraced, imports and compiles what a step needs: tracemalloc
+    counts Python's allocations too.)"""
+    import tracemalloc
+
+    from minirai.fast import stacking
+    monkeypatch.setattr(stacking, "PIECE_BYTES", 1)
+
+    X = np.random.default_rng(0).standard_normal((2048, 2)).astype(np.float32)
+    y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+    warm = RAI(minirai.mlp([2, 4, 4, 4, 1], "sigmoid", "sigmoid", seed=0), X, y, BCE(), keep_activations=False)
+    warm.fit(Rprop(warm.parameters(), lr=0.1), 2, record_every=1, progress=False)
+    table = 2048 * 128 * 4
+
+    def run(keep, depth):
+        """(peak bytes, bytes of parameters, tables, their gradients and Rprop's state)."""
+        tracemalloc.start()
+        try:
+            model = minirai.mlp([2] + [128] * depth + [1], "sigmoid", "sigmoid", seed=0)
+            trainer = RAI(model, X, y, BCE(), keep_activations=keep)
+            optimizer = Rprop(trainer.parameters(), lr=0.1)
+            with TrainingLoop() as loop:
+                for _ in range(4):
+                    trainer.step(optimizer, loop=loop)
+            return tracemalloc.get_traced_memory()[1], 4 * 4 * sum(p.size for p, _ in trainer.parameters())
+        finally:
+            tracemalloc.stop()
+    (lean8, held8), (lean16, held16) = run(False, 8), run(False, 16)
+    (kept8, _), (kept16, _) = run(True, 8), run(True, 16)
+    assert lean16 - lean8 <= held16 - held8 + table, ((lean16 - lean8) / 2**20, (held16 - held8) / 2**20)
+    assert lean16 <= held16 + 24 * table, (lean16 / 2**20, held16 / 2**20)
+    assert kept16 - kept8 >= held16 - held8 + 3 * 8 * table, ((kept16 - kept8) / 2**20, (held16 - held8) / 2**20)
+
+
+def test_keep_activations_false_refuses_a_gradient_recorder_and_checks_its_value(moons):
+    model = minirai.mlp([2, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    trainer = RAI(model, moons.X_train, moons.y_train, BCE(), keep_activations=False)
+    with pytest.raises(ValueError, match="GradientRecorder.*keep_activations=False"):
+        trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False,
+                    recorder=minirai.inspect.GradientRecorder(every=1))
+    with pytest.raises(TypeError, match="keep_activations must be True or False, got 'no'"):
+        RAI(model, moons.X_train, moons.y_train, BCE(), keep_activations="no")

@@ -11,6 +11,7 @@ written as the math. The training loops (``fit``, ``RAI.fit``) run their twins f
 ``optim``           an optimizer's step over packed runs, one compiled loop per rule
 ``packing``         parameters (and RAI's tables) as views of one flat array
 ``kernels``         the compiled (Numba) loops
+``expf``            NumPy's float32 exp, compiled: the sigmoid as one loop
 ``denormals``       the CPU's flush-to-zero switch for subnormal numbers, on during a step
 ==================  =======================================================================
 

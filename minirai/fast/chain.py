@@ -8,8 +8,9 @@ that cost no accuracy:
   last step (``out=``) instead of fresh ones: a deep step otherwise allocates, and page-faults,
   hundreds of megabytes of temporaries. Only the training loops use this chain, and they
   read no layer's buffers after the next step has overwritten them.
-* **fused passes.** On the CPU the sigmoid's passes after the exp, and its backward, are one
-  compiled loop each (:mod:`minirai.fast.kernels`).
+* **fused passes.** On the CPU the sigmoid's forward (its exp included, in float32:
+  :mod:`minirai.fast.expf`) and its backward are one compiled loop each
+  (:mod:`minirai.fast.kernels`).
 * **gradients that vanished.** Once the gradient reaching a layer with parameters is exactly
   0 (in deep sigmoid BP, 60-90 of the 101 Linear layers, with the CPU's flush-to-zero on),
   every gradient below is exactly 0 too: each is a sum of products with entries of that

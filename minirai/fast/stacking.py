@@ -45,6 +45,10 @@ if TYPE_CHECKING:
 Array = Any
 
 
+#: keep_activations=False: a stack is run in pieces of blocks whose (pieces, N, D) arrays stay under this size
+PIECE_BYTES = 4 << 20
+
+
 def stackable(block: Sequential) -> bool:
     """Every layer is of a class the fast chain was written for (exactly: a subclass may compute anything)."""
     return all(type(layer) in FAST_LAYERS for layer in block.layers)
@@ -100,7 +104,7 @@ class StackedGroup:
     """
 
     def __init__(self, first: int, count: int, layers: list[Layer], tables: Array, grad_tables: Array,
-                 block_layers: list[list[Layer]]) -> None:
+                 block_layers: list[list[Layer]], keep_activations: bool = True) -> None:
         self.first, self.count = first, count
         self.layers = layers
         self.chain = Chain(layers)
@@ -118,6 +122,18 @@ class StackedGroup:
         self.hidden: Array | None = None               # (G,) hidden loss per cut
         self.as_input: Array | None = None             # (G, N, D) dL/dZ for Z as an input
         self.as_target: Array | None = None            # (G, N, D) λ ∂L_h/∂Z for Z as a target
+        # keep_activations=False: forward and backward together, a few blocks at a time (see lean_step)
+        self.lean = not keep_activations and self.fused()
+        if self.lean:
+            # blocks per piece: the largest divisor of G whose arrays stay under ~4 MiB each (at least 1),
+            # so that every piece has the same shape and reuses the same buffers
+            most = max(1, PIECE_BYTES // max(tables[0].nbytes, 1))
+            self.piece = max(d for d in range(1, count + 1) if count % d == 0 and d <= most)
+            self.pieces = [(a, stacked_layer(self.last, {k: p[a:a + self.piece] for k, p in self.last.params.items()},
+                                             {k: g[a:a + self.piece] for k, g in self.last.grads.items()}))
+                           for a in range(0, count, self.piece)]
+            self.first_as_input: Array | None = None   # (N, D) the parts of the two outer tables' gradients,
+            self.last_as_target: Array | None = None   # the only ones kept (add_table_gradients adds them)
 
     def forward(self) -> Array:
         """Run the stacked blocks on their tables; returns the (G,) hidden losses.
@@ -188,6 +204,45 @@ class StackedGroup:
         self.as_input = self.front.backward(dx) if self.front.layers else dx
         self.share("grad_output", "grad_input")
 
+    def lean_step(self, lam: float) -> Array:
+        """``forward`` and ``backward`` at once, a piece of ``self.piece`` blocks at a time, keeping only
+        what outlives a step: the weight gradients, the table gradients between the stack's blocks, the
+        parts of the two outer tables' gradients, and the (G,) hidden losses (returned).
+
+        Each piece runs ``fused_forward``'s and ``fused_backward``'s code on its blocks; a table between two
+        blocks gets ``as_input + as_target`` (the textbook's order) as soon as both are known, the
+        "as target" part of a piece's last block waiting in ``carry`` for the next piece. For a
+        stack too large to hold its activations (keep_activations=False)."""
+        xp = backend.array_module(self.tables)
+        real = self.tables.dtype.type
+        hidden = xp.empty(self.count, self.tables.dtype)
+        carry = buffer(self.buffers, "carry", self.tables.shape[1:], self.tables)
+        for a, last in self.pieces:
+            b = a + self.piece
+            inputs, targets = self.inputs[a:b], self.targets[a:b]
+            x = self.front.forward(inputs) if self.front.layers else inputs
+            o = linear_forward(last, x, self.last_buffers, add_bias=False)
+            diff = buffer(self.buffers, "diff", o.shape, o)
+            as_target = buffer(self.buffers, "as_target", o.shape, o)
+            kernels.kernels()["linear_mse_forward"](o, last.params["b"][:, 0, :], targets, diff, as_target)
+            hidden[a:b] = as_target.mean(axis=(1, 2))
+            kernels.kernels()["linear_mse_backward"](diff, real(2.0 / o[0].size), real(lam), as_target,
+                                                     last.grads["b"][:, 0, :])
+            dx = linear_backward(last, diff, self.last_buffers, bias_done=True)
+            as_input = self.front.backward(dx) if self.front.layers else dx
+            if a == 0:
+                self.first_as_input = buffer(self.buffers, "first_as_input", carry.shape, carry)
+                xp.copyto(self.first_as_input, as_input[0])
+            else:
+                xp.add(as_input[0], carry, out=self.grad_tables[a])
+            xp.add(as_input[1:], as_target[:-1], out=self.grad_tables[a + 1:b])
+            xp.copyto(carry, as_target[-1])
+        self.last_as_target = carry
+        for layer in (*self.layers, *(last for _, last in self.pieces), *(x for row in self.block_layers for x in row)):
+            layer.x = layer.y = layer.grad_output = layer.grad_input = None
+        self.hidden = hidden
+        return hidden
+
     def share(self, *names: str) -> None:
         """Give each block's own layers their slice of the stacked layers' arrays ``names`` (views,
         made once per array: the chain reuses its buffers), as the textbook path leaves them."""
@@ -224,6 +279,19 @@ class FastRAI:
         self.chains = {s: Chain(trainer.blocks[s].layers) for s in self.units if isinstance(s, int)}
         self.stacked_layers = [layer for g in self.groups for block in trainer.blocks[g.first:g.first + g.count]
                                for layer in block.layers]
+        self.forget_activations()
+
+    def forget_activations(self) -> None:
+        """For the stacks that keep no activations (``keep_activations=False``): drop what their blocks'
+        layers and the trainer hold of them (a chained forward's, or a textbook step's, arrays), so that
+        none of it outlives the step."""
+        t = self.trainer
+        for g in self.groups:
+            if g.lean:
+                for s in range(g.first, g.first + g.count):
+                    for layer in t.blocks[s].layers:
+                        layer.x = layer.y = layer.grad_output = layer.grad_input = None
+                    t.outputs[s] = t.grad_tables_as_input[s - 1] = t.grad_tables_as_target[s] = None
 
     def hooked(self) -> bool:
         """True when a hook was added to a stacked block's layer since: then stack no more."""
@@ -254,7 +322,8 @@ class FastRAI:
         if stacked_tables is None:
             return None
         block_layers = [[block.layers[j] for block in members] for j in range(len(members[0].layers))]
-        return StackedGroup(first, count, layers, stacked_tables, tables.stack(involved, tables.grads), block_layers)
+        return StackedGroup(first, count, layers, stacked_tables, tables.stack(involved, tables.grads), block_layers,
+                            keep_activations=trainer.keep_activations)
 
     def forward(self) -> Array:
         """``RAI.forward``: every block on its own input; returns the relaxed loss."""
@@ -269,7 +338,11 @@ class FastRAI:
     def forward_unit(self, unit: int | StackedGroup) -> None:
         """One block (or one stack of them) forward, its output(s) and hidden loss(es) into the trainer."""
         t = self.trainer
-        if isinstance(unit, StackedGroup):
+        if isinstance(unit, StackedGroup) and unit.lean:    # its backward too: it keeps no activations
+            hidden = unit.lean_step(t.lam(t.steps))
+            for k in range(unit.count):
+                t.hidden_values[unit.first + k] = hidden[k]
+        elif isinstance(unit, StackedGroup):
             hidden = unit.forward()
             for k in range(unit.count):
                 t.outputs[unit.first + k] = unit.output[k]
@@ -290,7 +363,10 @@ class FastRAI:
     def backward_unit(self, unit: int | StackedGroup, lam: float) -> None:
         """One block (or one stack of them) backward: its weight gradients and its table gradient parts."""
         t = self.trainer
-        if isinstance(unit, StackedGroup):
+        if isinstance(unit, StackedGroup) and unit.lean:    # (done in the forward)
+            t.grad_tables_as_input[unit.first - 1] = unit.first_as_input
+            t.grad_tables_as_target[unit.first + unit.count - 1] = unit.last_as_target
+        elif isinstance(unit, StackedGroup):
             unit.backward(lam)
             for k in range(unit.count):
                 t.grad_tables_as_input[unit.first + k - 1] = unit.as_input[k]
@@ -309,7 +385,8 @@ class FastRAI:
         xp = backend.array_module(t.X)
         done = set()
         for g in self.groups:       # tables between two blocks of one stack: one stacked addition
-            xp.add(g.as_input[1:], g.as_target[:-1], out=g.grad_tables[1:-1])
+            if not g.lean:          # (a stack that keeps no activations added them as it went)
+                xp.add(g.as_input[1:], g.as_target[:-1], out=g.grad_tables[1:-1])
             done.update(range(g.first, g.first + g.count - 1))
         for k, grad in enumerate(t.grad_tables):
             if k not in done:
