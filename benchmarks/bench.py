@@ -121,7 +121,7 @@ ROWS = [
     _row("deep", "rai, jax stacked", "rai", None, None, "rai-stacked", with_peer=True),
     _row("wide", "bp", "bp", "bp", "bp", "bp"),
     _row("wide", "rai", "rai", "rai", "rai", "rai"),
-    _row("wide", "rai, keep_activations=False", "rai-lean", "rai", "rai", "rai"),
+    _row("wide", "rai, activations dropped", "rai-lean", "rai", "rai", "rai"),
 ]
 
 

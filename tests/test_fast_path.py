@@ -635,6 +635,31 @@ def test_bp_with_worker_threads_gives_one_threads_bytes(moons, monkeypatch):
         assert same_bytes(a, b)
 
 
+@pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 4])
+def test_a_stack_run_in_pieces_leaves_every_layer_the_textbook_arrays(moons, monkeypatch, stacked, piece_bytes):
+    """A stack that ends with a Linear layer runs in pieces that fill whole-stack arrays: after three steps
+    every layer's x, y, grad_output and grad_input, the trainer's outputs and both parts of every table
+    gradient have the textbook path's bytes, with the stack as one piece, in pieces of one block, of three."""
+    from minirai.fast import stacking
+    if piece_bytes is not None:
+        monkeypatch.setattr(stacking, "PIECE_BYTES", piece_bytes)
+
+    def run():
+        model = minirai.mlp([2] + [16] * 13 + [1], "sigmoid", "sigmoid", seed=4)
+        trainer = RAI(model, moons.X_train.astype(np.float32), moons.y_train, BCE())
+        optimizer = Rprop(trainer.parameters(), lr=0.1)
+        with TrainingLoop() as loop:
+            for _ in range(3):
+                trainer.step(optimizer, loop=loop)
+        if not switches.reference_path():
+            group, = stacked[-1].groups
+            assert len(group.pieces) == {None: 1, 1: 12}.get(piece_bytes, 4)
+        arrays = [getattr(layer, name) for layer in model.layers for name in ("x", "y", "grad_output", "grad_input")]
+        arrays += trainer.outputs + trainer.grad_tables_as_input + trainer.grad_tables_as_target
+        return [np.array(a) for a in arrays] + everything(trainer, optimizer)
+    on_both_paths(run)
+
+
 # -- keep_activations=False: the stacked blocks keep no activations; the same numbers, less memory ---------
 @pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 8])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -655,7 +680,8 @@ def test_keep_activations_false_trains_the_textbook_numbers(moons, monkeypatch, 
             if not keep and not switches.reference_path():
                 group, = stacked[-1].groups
                 assert group.lean and (group.first, group.count) == (1, 12)
-                assert group.piece == {None: 12, 1: 1}.get(piece_bytes, 6 if dtype == np.float32 else 3)
+                sizes = {piece.b - piece.a for piece in group.pieces}
+                assert sizes == {{None: 12, 1: 1}.get(piece_bytes, 6 if dtype == np.float32 else 3)}
                 blocks = trainer.blocks[1:13]
                 assert all(layer.x is None and layer.y is None and layer.grad_output is None
                            and layer.grad_input is None for block in blocks for layer in block.layers)
