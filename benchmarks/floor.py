@@ -6,7 +6,7 @@ Run from the repository root::
 
 For each workload of ``bench.py`` (deep and wide; BP and RAI, a table after every Linear) it times:
 
-* **products**: exactly the BLAS calls a step makes (shapes, layouts, stacking), nothing else: the
+* **products**: exactly the BLAS calls a step makes (shapes, layouts, stacking, a stack's pieces), nothing else: the
   forward ``x W`` of every Linear the fast chain computes, and the backward ``xᵀ dy`` and ``dy Wᵀ`` of
   every Linear the gradient reaches. In BP, the layers whose gradient vanished to 0 are skipped in the
   backward, and those of them whose weights kept their bytes also in the forward (their outputs are
@@ -38,6 +38,7 @@ import threadpoolctl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import minirai  # noqa: E402
+from minirai.fast import stacking  # noqa: E402
 from minirai.rai import RAI  # noqa: E402
 from minirai.train import TrainingLoop, prepare_data  # noqa: E402
 
@@ -75,18 +76,22 @@ def product_calls(sizes: list[int], n: int, rai: bool, active: int, threads: int
     grad_W = [np.empty_like(w) for w in W]
     grad_x = [np.empty((n, d_in), np.float32) for d_in, _ in widths]
     middle = [k for k, (d_in, d_out) in enumerate(widths) if (d_in, d_out) == widths[1]][1:-1] if rai else []
-    if middle:           # RAI's stacked blocks: one (G, n, d) product per call, as minirai's stacks
+    if middle:           # RAI's stacked blocks: (piece, n, d) products, as minirai's stacks run in pieces
         G = len(middle)
         xs, Ws, dys = (np.stack([a[k] for k in middle]) for a in (x, W, dy))
         outs, gWs, gxs = np.empty_like(dys), np.empty_like(Ws), np.empty_like(xs)
         pieces = np.array_split(np.arange(G), threads)
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
 
-        def stacked(piece: np.ndarray) -> None:
-            a, b = piece[0], piece[-1] + 1
-            np.matmul(xs[a:b], Ws[a:b], out=outs[a:b])
-            np.matmul(xs[a:b].swapaxes(-1, -2), dys[a:b], out=gWs[a:b])
-            np.matmul(dys[a:b], Ws[a:b].swapaxes(-1, -2), out=gxs[a:b])
+        def stacked(part: np.ndarray) -> None:
+            count = len(part)
+            most = max(1, stacking.PIECE_BYTES // xs[0].nbytes)
+            size = max(d for d in range(1, count + 1) if count % d == 0 and d <= most)
+            for a in range(part[0], part[-1] + 1, size):
+                b = a + size
+                np.matmul(xs[a:b], Ws[a:b], out=outs[a:b])
+                np.matmul(xs[a:b].swapaxes(-1, -2), dys[a:b], out=gWs[a:b])
+                np.matmul(dys[a:b], Ws[a:b].swapaxes(-1, -2), out=gxs[a:b])
     alone = [k for k in range(len(widths)) if k not in middle]
     backward = set(alone) if rai else set(alone[len(alone) - active:])   # (active may be 0: none)
     forward = set(alone) if rai or computed is None else set(alone[len(alone) - computed:])

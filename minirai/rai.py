@@ -267,8 +267,8 @@ class RAI(RelaxedFit):
             arrays, cannot be used then; the textbook path (``minirai.reference()``) keeps them all.
 
     :meth:`forward` and :meth:`backward` are the textbook path, block by block. :meth:`fit`
-    runs their fast twin (:mod:`minirai.fast.stacking`: runs of identical blocks as one batched
-    computation) with the same numbers, or these methods inside ``minirai.reference()``.
+    runs their fast twin (:mod:`minirai.fast.stacking`: runs of identical blocks as batched
+    computations) with the same numbers, or these methods inside ``minirai.reference()``.
     The tables are created side by side in one flat array, so the fast path updates them in one
     sweep and a run of them is one stacked view. The model's own arrays are left where they
     are: an optimizer made before this trainer still updates the same weights.

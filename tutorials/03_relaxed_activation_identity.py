@@ -91,8 +91,8 @@ assert start["relaxed_loss"] == start["chained_loss"] and start["identity_gap"].
 # optimizer may set directly. Keep that in mind for section 4.
 #
 # (Blocks 1 to 39 are identical `[Sigmoid, Linear(64, 64)]` blocks; inside `fit` the fast
-# path runs them as one batched computation (`minirai.fast.stacking.plan(trainer)` lists the
-# groups). The numbers are the same, and each block's layers hold their own rows of it. Under a
+# path runs them as batched computations, a piece of blocks at a time
+# (`minirai.fast.stacking.plan(trainer)` lists the groups). The numbers are the same, and each block's layers hold their own rows of it. Under a
 # debugger, or with `MINIRAI_REFERENCE=1`, each block runs through its own layers.)
 #
 # ## 2. The relaxed objective and a table's two gradients

@@ -7,7 +7,7 @@ written as the math. The training loops (``fit``, ``RAI.fit``) run their twins f
 ==================  =======================================================================
 ``chain``           a Sequential's forward/backward into reused buffers, fused sigmoid passes,
                     no arithmetic below a gradient that vanished to exactly 0
-``stacking``        RAI's runs of identical blocks as one batched forward/backward
+``stacking``        RAI's runs of identical blocks as batched forwards/backwards, in pieces
 ``optim``           an optimizer's step over packed runs, one compiled loop per rule
 ``packing``         parameters (and RAI's tables) as views of one flat array
 ``kernels``         the compiled (Numba) loops

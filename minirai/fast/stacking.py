@@ -259,6 +259,8 @@ class StackedGroup:
         """The whole stack's arrays (each layer's output ``y`` and input gradient ``dx``, o - Z and the
         target part), and each piece's buffers as slices of them, so that the pieces fill them."""
         xp, dtype = backend.array_module(self.tables), self.tables.dtype
+        for layer in (x for row in self.block_layers for x in row):     # (what they held before: let it go
+            layer.x = layer.y = layer.grad_output = layer.grad_input = None   # first, they get views of these)
         shape = self.inputs.shape
         for j, layer in enumerate(self.layers):
             out = shape[:-1] + layer.params["W"].shape[-1:] if type(layer) is Linear else shape
