@@ -178,6 +178,7 @@ def _describe_rai(trainer: Any, arrays: Arrays, prefix: str) -> dict[str, Any]:
     meta = {"kind": "rai", "model": _describe_sequential(trainer.model, arrays, f"{prefix}model."),
             "loss": _describe_loss(trainer.loss, "the output loss"), "hidden_loss": hidden[0], "cuts": trainer.cuts,
             "lam": lam, "reinit_period": trainer.reinit_period, "steps": trainer.steps,
+            "keep_activations": trainer.keep_activations,
             "tables": len(trainer.tables)}
     arrays[f"{prefix}X"], arrays[f"{prefix}y"] = _host(trainer.X), _host(trainer.y)
     for k, table in enumerate(trainer.tables):
@@ -430,7 +431,8 @@ def _restore_rai(meta: dict[str, Any], arrays: Arrays, prefix: str) -> Any:
     X = _array(arrays, f"{prefix}X")
     y = _array(arrays, f"{prefix}y", floating=False)
     trainer = RAI(model, backend.to_device(X), backend.to_device(y), _restore_loss(meta["loss"]), cuts=meta["cuts"],
-                  hidden_loss=_restore_loss(meta["hidden_loss"]), lam=lam, reinit_period=meta["reinit_period"])
+                  hidden_loss=_restore_loss(meta["hidden_loss"]), lam=lam, reinit_period=meta["reinit_period"],
+                  keep_activations=meta.get("keep_activations", True))   # (files from before the option: True)
     if len(trainer.tables) != meta["tables"]:
         raise ValueError(f"the trainer has {len(trainer.tables)} tables; the file says {meta['tables']}")
     for k, table in enumerate(trainer.tables):

@@ -167,6 +167,14 @@ def as_schedule(lam: float | Schedule) -> Schedule:
 
 
 # -- the trainer -------------------------------------------------------------------------------
+def refuse_recorder(trainer: Any, where: str) -> None:
+    """A GradientRecorder reads every layer's activations: refused where the trainer keeps none."""
+    if not getattr(trainer, "keep_activations", True):
+        raise ValueError(f"{where}: a GradientRecorder reads every layer's activations and their gradients, "
+                         "which this trainer does not keep (keep_activations=False); make the trainer with "
+                         "keep_activations=True to record")
+
+
 class RelaxedFit:
     """The training loop of the relaxed objective, shared by :class:`RAI` and
     :class:`~minirai.minibatch.MiniBatchRAI`: both provide ``step``, ``metrics``, ``steps``,
@@ -193,10 +201,7 @@ class RelaxedFit:
         if recorder is not None:
             check_instance(recorder, GradientRecorder, f"{where}: recorder",
                            "minirai.inspect.GradientRecorder(every=k)")
-            if not getattr(self, "keep_activations", True):
-                raise ValueError(f"{where}: a GradientRecorder reads every layer's activations and their gradients, "
-                                 "which this trainer does not keep (keep_activations=False); make the trainer with "
-                                 "keep_activations=True to record")
+            refuse_recorder(self, where)
         if X_val is not None:
             X_val, y_val = prepare_data(self.model, self.loss, X_val, y_val, name="_val")
         history = RAIHistory(len(self.cuts))
@@ -346,18 +351,22 @@ class RAI(RelaxedFit):
                     found.append(x.copy())
         return found
 
-    def drop_activations(self) -> None:
-        """Let go of every activation and activation gradient that the model's layers, this trainer and
-        its hidden losses hold from the last forward or backward (for ``keep_activations=False``:
-        ``fit`` calls it after each record, whose forward passes keep them all)."""
-        for layer in self.model.layers:
-            layer.x = layer.y = layer.grad_output = layer.grad_input = None
-        for parts in (self.outputs, self.grad_tables_as_input, self.grad_tables_as_target):
-            parts[:] = [None] * len(parts)
-        for hidden in self.hidden_losses:
-            hidden.pred = None
-            if isinstance(hidden, MSE):
-                hidden.diff = None
+    def drop_activations(self, blocks: Sequence[int] | None = None) -> None:
+        """Let go of the activations and activation gradients that these blocks' layers (default: all),
+        this trainer and the blocks' hidden losses hold from the last forward or backward (for
+        ``keep_activations=False``: after a record's forward passes)."""
+        for s in range(len(self.blocks)) if blocks is None else blocks:
+            for layer in self.blocks[s].layers:
+                layer.x = layer.y = layer.grad_output = layer.grad_input = None
+            self.outputs[s] = None
+            if s < len(self.hidden_losses):
+                hidden = self.hidden_losses[s]
+                hidden.pred = None
+                if isinstance(hidden, MSE):
+                    hidden.diff = None
+                self.grad_tables_as_target[s] = None
+            if s > 0:
+                self.grad_tables_as_input[s - 1] = None
 
     def reinitialize_tables(self) -> None:
         """Set every table to the chained forward pass of the training inputs (in place)."""
@@ -378,17 +387,22 @@ class RAI(RelaxedFit):
         """What block s reads: X for the first block, its table Z_s for the others."""
         return self.X if s == 0 else self.tables[s - 1]
 
-    def forward(self) -> Array:
+    def forward(self, keep: bool = True) -> Array:
         """Every block on its own input; returns the relaxed loss (a 0-d array).
 
         o_s = block_s(input_s)   (N, D_s)        input_0 = X, input_s = Z_s = tables[s - 1]
         h_s = L_h(o_s, Z_{s+1})  for s < K       L = L_y(o_K, y) + λ Σ_s h_s
+
+        ``keep=False`` (a record's forward, with ``keep_activations=False``): each block's arrays are
+        let go as soon as its hidden loss is known, since no backward follows.
         """
         lam = self.lam(self.steps)
         for s, block in enumerate(self.blocks):
             self.outputs[s] = block.forward(self.block_input(s))
-        for s, hidden in enumerate(self.hidden_losses):
-            self.hidden_values[s] = hidden.forward(self.outputs[s], self.tables[s])
+            if s < len(self.hidden_losses):
+                self.hidden_values[s] = self.hidden_losses[s].forward(self.outputs[s], self.tables[s])
+                if not keep:
+                    self.drop_activations([s])
         self.output_loss = self.loss.forward(self.outputs[-1], self.y)
         self.relaxed_loss = self.output_loss + lam * sum(self.hidden_values)
         return self.relaxed_loss
@@ -435,6 +449,8 @@ class RAI(RelaxedFit):
         ``loop`` (from :meth:`fit`) chooses the path and the CPU's arithmetic; without it the step
         runs these methods (the textbook path) in plain IEEE arithmetic.
         """
+        if recorder is not None:
+            refuse_recorder(self, "RAI.step")
         if loop is None:                 # outside fit: the textbook path, with a training loop's BLAS threads
             with TrainingLoop(fast=False, flush=False) as loop:
                 return self.step(optimizer, recorder, loop=loop)
@@ -482,16 +498,7 @@ class RAI(RelaxedFit):
 
     def relaxed_metrics(self) -> dict[str, Any]:
         """The relaxed loss, its output part, the per-cut hidden losses and identity gaps, and λ, now."""
-        if self.keep_activations:
-            self.forward()
-        else:       # keep_activations=False: the blocks in eval mode, so that their layers keep no arrays
-            for block in self.blocks:
-                block.eval()
-            try:
-                self.forward()
-            finally:
-                for block in self.blocks:
-                    block.train()
+        self.forward(keep=self.keep_activations)
         xp = backend.array_module(self.X)
         hidden = (backend.to_numpy(xp.stack([xp.asarray(v) for v in self.hidden_values])).astype(np.float64)
                   if self.cuts else np.zeros(0))

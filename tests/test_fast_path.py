@@ -420,12 +420,13 @@ SMALL = [2, 12, 12, 12, 12, 1]
 
 
 @pytest.mark.parametrize("case", ["tanh-stacks", "relu-stacks-sgd", "reinit", "geometric-lam", "activation-cuts",
-                                  "float32"])
+                                  "float32", "width-1"])
 def test_small_rai_runs_agree_with_gradients_and_state(moons, case, stacked):
     def run():
         activation = {"tanh-stacks": "tanh", "relu-stacks-sgd": "relu"}.get(case, "sigmoid")
-        dtype = np.float32 if case == "float32" else np.float64     # (float32: the one-pass sigmoid)
-        model = minirai.mlp(SMALL, activation, "sigmoid", seed=2, dtype=dtype)
+        dtype = np.float32 if case in ("float32", "width-1") else np.float64     # (float32: the one-pass sigmoid)
+        sizes = [2, 1, 1, 1, 1, 1] if case == "width-1" else SMALL   # (width 1: NumPy sums a bias gradient pairwise)
+        model = minirai.mlp(sizes, activation, "sigmoid", seed=2, dtype=dtype)
         options = {"reinit": dict(reinit_period=3), "geometric-lam": dict(lam=minirai.rai.geometric(0.1, 1.5, 2)),
                    "activation-cuts": dict(cuts="activation")}.get(case, {})
         trainer = RAI(model, moons.X_train.astype(dtype), moons.y_train, BCE(), **options)
@@ -635,11 +636,12 @@ def test_bp_with_worker_threads_gives_one_threads_bytes(moons, monkeypatch):
         assert same_bytes(a, b)
 
 
-@pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 4])
+@pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 4, 5 * 100 * 16 * 4])
 def test_a_stack_run_in_pieces_leaves_every_layer_the_textbook_arrays(moons, monkeypatch, stacked, piece_bytes):
     """A stack that ends with a Linear layer runs in pieces that fill whole-stack arrays: after three steps
-    every layer's x, y, grad_output and grad_input, the trainer's outputs and both parts of every table
-    gradient have the textbook path's bytes, with the stack as one piece, in pieces of one block, of three."""
+    every layer's x, y, grad_output and grad_input, the trainer's outputs, both parts of every table
+    gradient, the hidden losses and each step's relaxed loss have the textbook path's bytes, with the
+    stack as one piece, in pieces of one block, of three, and of five, five and two."""
     from minirai.fast import stacking
     if piece_bytes is not None:
         monkeypatch.setattr(stacking, "PIECE_BYTES", piece_bytes)
@@ -649,14 +651,14 @@ def test_a_stack_run_in_pieces_leaves_every_layer_the_textbook_arrays(moons, mon
         trainer = RAI(model, moons.X_train.astype(np.float32), moons.y_train, BCE())
         optimizer = Rprop(trainer.parameters(), lr=0.1)
         with TrainingLoop() as loop:
-            for _ in range(3):
-                trainer.step(optimizer, loop=loop)
+            losses = [trainer.step(optimizer, loop=loop) for _ in range(3)]
         if not switches.reference_path():
             group, = stacked[-1].groups
-            assert len(group.pieces) == {None: 1, 1: 12}.get(piece_bytes, 4)
+            assert [piece.b - piece.a for piece in group.pieces] == \
+                {None: [12], 1: [1] * 12, 19200: [3] * 4}.get(piece_bytes, [5, 5, 2])
         arrays = [getattr(layer, name) for layer in model.layers for name in ("x", "y", "grad_output", "grad_input")]
-        arrays += trainer.outputs + trainer.grad_tables_as_input + trainer.grad_tables_as_target
-        return [np.array(a) for a in arrays] + everything(trainer, optimizer)
+        arrays += trainer.outputs + trainer.grad_tables_as_input + trainer.grad_tables_as_target + trainer.hidden_values
+        return [np.array(a) for a in arrays] + everything(trainer, optimizer) + [np.array(losses)]
     on_both_paths(run)
 
 
@@ -722,9 +724,7 @@ def test_keep_activations_false_memory_grows_with_depth_only_by_parameters_and_s
             model = minirai.mlp([2] + [128] * depth + [1], "sigmoid", "sigmoid", seed=0)
             trainer = RAI(model, X, y, BCE(), keep_activations=keep)
             optimizer = Rprop(trainer.parameters(), lr=0.1)
-            with TrainingLoop() as loop:
-                for _ in range(4):
-                    trainer.step(optimizer, loop=loop)
+            trainer.fit(optimizer, 4, record_every=2, progress=False)      # (records: a relaxed and a chained forward)
             return tracemalloc.get_traced_memory()[1], 4 * 4 * sum(p.size for p, _ in trainer.parameters())
         finally:
             tracemalloc.stop()
@@ -738,8 +738,34 @@ def test_keep_activations_false_memory_grows_with_depth_only_by_parameters_and_s
 def test_keep_activations_false_refuses_a_gradient_recorder_and_checks_its_value(moons):
     model = minirai.mlp([2, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
     trainer = RAI(model, moons.X_train, moons.y_train, BCE(), keep_activations=False)
-    with pytest.raises(ValueError, match="GradientRecorder.*keep_activations=False"):
-        trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False,
-                    recorder=minirai.inspect.GradientRecorder(every=1))
+    optimizer = Rprop(trainer.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="RAI.fit: a GradientRecorder.*keep_activations=False"):
+        trainer.fit(optimizer, 2, progress=False, recorder=minirai.inspect.GradientRecorder(every=1))
+    with TrainingLoop() as loop, pytest.raises(ValueError, match="RAI.step: a GradientRecorder"):
+        trainer.step(optimizer, minirai.inspect.GradientRecorder(every=1), loop=loop)
     with pytest.raises(TypeError, match="keep_activations must be True or False, got 'no'"):
         RAI(model, moons.X_train, moons.y_train, BCE(), keep_activations="no")
+
+
+def test_keep_activations_false_says_where_it_cannot_drop_them(moons):
+    """Blocks cut after their activation (stacks that end with a Sigmoid) keep their arrays: a warning says
+    so; the proposal's cuts after every Linear drop them without a word."""
+    import warnings
+
+    def fit(cuts):
+        model = minirai.mlp([2, 8, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+        trainer = RAI(model, moons.X_train, moons.y_train, BCE(), cuts=cuts, keep_activations=False)
+        trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False)
+    with pytest.warns(UserWarning, match=r"keep_activations=False\): 3 stacked blocks keep their activations"):
+        fit("activation")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit("linear")
+
+
+def test_a_checkpoint_keeps_keep_activations(moons, tmp_path):
+    model = minirai.mlp([2, 8, 8, 8, 1], "sigmoid", "sigmoid", seed=0)
+    trainer = RAI(model, moons.X_train, moons.y_train, BCE(), keep_activations=False)
+    trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False)
+    minirai.save(trainer, tmp_path / "run.npz")
+    assert minirai.load(tmp_path / "run.npz").keep_activations is False

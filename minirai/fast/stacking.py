@@ -36,6 +36,7 @@ every block's activations.
 from __future__ import annotations
 
 import copy
+import warnings
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any, Callable
@@ -141,25 +142,31 @@ class StackedGroup:
         self.hidden: Array | None = None               # (G,) hidden loss per cut
         self.as_input: Array | None = None             # (G, N, D) dL/dZ for Z as an input
         self.as_target: Array | None = None            # (G, N, D) λ ∂L_h/∂Z for Z as a target
-        # a stack that ends with a Linear layer runs in pieces (see run_pieces); keep_activations=False: the
-        # pieces share their buffers, and nothing of them outlives the step
+        # a stack that ends with a Linear layer runs in pieces (see run_pieces). "lean": the trainer keeps no
+        # activations (keep_activations=False), so the pieces share one piece's buffers
         self.lean = not keep_activations and self.fused()
         self.pieces: list[Piece] = []
         self.whole: dict[tuple[str, int], Array] = {}  # keeping: the whole stack's arrays, which the pieces fill
+        self.first_as_input: Array | None = None       # lean: the parts of the two outer tables' gradients,
+        self.last_as_target: Array | None = None       # the only ones it keeps
         if self.fused():
             most = max(1, PIECE_BYTES // max(tables[0].nbytes, 1))
-            if not self.lean and not all(type(layer) in REUSABLE for layer in layers):
-                most = count     # (only layers that write into buffers can fill slices of the whole arrays)
-            size = max(d for d in range(1, count + 1) if count % d == 0 and d <= most)   # equal pieces
-            self.pieces = [Piece(a, a + size, [stacked_layer(layer, {k: p[a:a + size] for k, p in layer.params.items()},
-                                                             {k: g[a:a + size] for k, g in layer.grads.items()})
-                                               for layer in layers]) for a in range(0, count, size)]
-            if self.lean:      # one set of buffers for all pieces (keeping, make_whole gives each its slices)
+            if self.lean:         # pieces of one size, so that they can share their buffers
+                size = max(d for d in range(1, count + 1) if count % d == 0 and d <= most)
+            elif all(type(layer) in REUSABLE for layer in layers):
+                size = min(most, count)     # (the last piece may be shorter: each fills its own slices)
+            else:                 # only layers that write into buffers can fill slices of whole arrays
+                size = count
+            self.pieces = [Piece(a, min(a + size, count), [stacked_layer(layer, {k: p[a:a + size] for k, p in
+                                                                                 layer.params.items()},
+                                                                         {k: g[a:a + size] for k, g in
+                                                                          layer.grads.items()}) for layer in layers])
+                           for a in range(0, count, size)]
+            if self.lean:
+                first = self.pieces[0]
                 for piece in self.pieces[1:]:
-                    piece.front.buffers, piece.last_buffers, piece.buffers = \
-                        self.pieces[0].front.buffers, self.pieces[0].last_buffers, self.pieces[0].buffers
-            self.first_as_input: Array | None = None   # keep_activations=False: the parts of the two outer
-            self.last_as_target: Array | None = None   # tables' gradients, the only ones kept
+                    piece.front.buffers = first.front.buffers
+                    piece.last_buffers, piece.buffers = first.last_buffers, first.buffers
 
     def forward(self) -> Array:
         """Run the stacked blocks on their tables; returns the (G,) hidden losses.
@@ -198,17 +205,20 @@ class StackedGroup:
         self.share("grad_output", "grad_input")
 
     def fused(self) -> bool:
-        """Whether this stack's last Linear layer and hidden loss run as one kernel each way
-        (``linear_mse_forward``/``backward``): it ends with a Linear layer, and its tables are NumPy
-        arrays of float32/float64 that the kernels can take."""
-        return self.last is not None and kernels.ready(self.tables, self.grad_tables)
+        """Whether this stack runs in pieces, its last Linear layer and hidden loss as one kernel each way
+        (``linear_mse_forward``/``backward``): it ends with a Linear layer of more than one output (for one,
+        NumPy sums the bias gradient pairwise, not row by row), and its tables are NumPy arrays of
+        float32/float64 that the kernels can take."""
+        return (self.last is not None and self.last.params["W"].shape[-1] > 1
+                and kernels.ready(self.tables, self.grad_tables))
 
     def run_pieces(self, lam: float) -> Array:
         """``forward`` and ``backward`` at once, a piece of blocks at a time; returns the (G,) hidden losses.
 
         A block's gradients need only its own tables and weights, so each piece's backward follows its
         forward while the piece's arrays are still in the processor's cache (measured on the deep net:
-        a step 13% shorter with pieces of 11 blocks than with the whole stack of 99). Per piece: its
+        14.2 ms a step with pieces of 11 blocks against 15.2 with the whole stack of 99). So the
+        stack's gradients are computed here, in the forward; ``backward`` only hands them on. Per piece: its
         layers before the last Linear (the fast chain), the Linear's product, then one kernel for its
         bias, o - Z and the square (``linear_mse_forward``); the mean of the squares in NumPy; one
         kernel for λ·(2/M)(o - Z), its negation and the bias gradient (``linear_mse_backward``); the
@@ -217,8 +227,9 @@ class StackedGroup:
 
         Keeping the activations (the default), the pieces write into slices of whole-stack arrays,
         and every stacked block's layers get views of them, as ``forward``/``backward`` leave them.
-        keep_activations=False: the pieces reuse one piece's buffers, the "as target" part of a piece's
-        last block waits in ``carry`` for the next piece, and nothing else outlives the step."""
+        keep_activations=False ("lean"): the pieces reuse one piece's buffers, the "as target" part of a
+        piece's last block waits in ``carry`` for the next piece, and of the stack's arrays only those
+        buffers outlive the step."""
         xp = backend.array_module(self.tables)
         if not self.lean and not self.whole and len(self.pieces) > 1:
             self.make_whole()
@@ -252,7 +263,7 @@ class StackedGroup:
                           *(x for row in self.block_layers for x in row)):
                 layer.x = layer.y = layer.grad_output = layer.grad_input = None
             return hidden
-        self.keep_whole()
+        self.share_whole()
         return hidden
 
     def make_whole(self) -> None:
@@ -275,7 +286,7 @@ class StackedGroup:
             piece.last_buffers.update(y=self.whole["y", last][part], dx=self.whole["dx", last][part])
             piece.buffers.update(diff=self.whole["diff", 0][part], as_target=self.whole["as_target", 0][part])
 
-    def keep_whole(self) -> None:
+    def share_whole(self) -> None:
         """After ``run_pieces``, keeping the activations: the stacked layers' arrays are the whole stack's
         (or, for one piece, that piece's layers'), and every block's layers get views of them."""
         if self.whole:
@@ -309,7 +320,11 @@ class StackedGroup:
 class FastRAI:
     """``forward``/``backward`` of an RAI trainer: stacks where blocks allow it, fast chains elsewhere.
 
-    ``groups`` lists the stacked groups (:func:`plan` gives their ``(first, count)``)."""
+    ``groups`` lists the stacked groups (:func:`plan` gives their ``(first, count)``). A stack that
+    runs in pieces (:meth:`StackedGroup.run_pieces`) computes its gradients in ``forward``; so when a
+    step's loss is not finite and ``RAI.step`` stops before ``backward``, that stack's weight and table
+    gradients hold the failed step's values, where the textbook path's still hold the step before's
+    (nothing is updated on either path)."""
 
     def __init__(self, trainer: "RAI", workers: int = 1,
                  arithmetic: Callable[[], AbstractContextManager[Any]] = nullcontext) -> None:
@@ -330,6 +345,12 @@ class FastRAI:
         self.stacked_layers = [layer for g in self.groups for block in trainer.blocks[g.first:g.first + g.count]
                                for layer in block.layers]
         self.forget_activations()
+        kept = sum(g.count for g in self.groups if not g.lean)
+        if not trainer.keep_activations and (kept or not self.groups) and len(trainer.blocks) > 2:
+            warnings.warn(f"RAI(keep_activations=False): {f'{kept} stacked blocks' if kept else 'every block'} "
+                          "keep their activations here: only stacks of identical blocks that end with a Linear "
+                          "layer of more than one output, with the MSE hidden loss, on NumPy arrays with Numba, "
+                          "can drop them (cuts='linear')", stacklevel=4)
 
     def forget_activations(self) -> None:
         """For the stacks that keep no activations (``keep_activations=False``): drop what their blocks'
