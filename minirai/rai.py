@@ -268,8 +268,11 @@ class RAI(RelaxedFit):
             trainer's ``outputs`` and the two parts of the gradients of the tables between them are
             None): they are computed a few blocks at a time, forward and backward together, and
             the memory of a step is about the parameters, tables, their gradients and the
-            optimizer's state. The numbers are the same. A GradientRecorder, which reads those
-            arrays, cannot be used then; the textbook path (``minirai.reference()``) keeps them all.
+            optimizer's state; ``fit``'s records let go of them block by block too. The numbers are
+            the same. Only stacks of identical blocks that end with a Linear layer (``cuts="linear"``,
+            the MSE hidden loss, NumPy with Numba) can drop them: elsewhere a warning says which
+            blocks keep theirs. A GradientRecorder, which reads those arrays, is refused; a
+            checkpoint keeps the option; the textbook path (``minirai.reference()``) keeps them all.
 
     :meth:`forward` and :meth:`backward` are the textbook path, block by block. :meth:`fit`
     runs their fast twin (:mod:`minirai.fast.stacking`: runs of identical blocks as batched
