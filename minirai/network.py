@@ -11,7 +11,7 @@ RAI trainer cuts one chain into several Sequentials that share its layers.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -155,6 +155,13 @@ class Sequential:
     def __repr__(self) -> str:
         lines = [f"  ({i}) {layer!r}" for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+
+def forget_arrays(layers: Iterable[Layer]) -> None:
+    """Let go of what each layer keeps of its last forward and backward (``x``, ``y``, ``grad_output``,
+    ``grad_input``): for a trainer that keeps no activations (``RAI(..., keep_activations=False)``)."""
+    for layer in layers:
+        layer.x = layer.y = layer.grad_output = layer.grad_input = None
 
 
 def drop_cache(layers: Sequence[Layer], i: int) -> None:

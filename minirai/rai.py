@@ -36,7 +36,7 @@ from .packing import Slot, pack
 from .inspect import GradientRecorder
 from .layers import Activation, Linear
 from .losses import MSE, Loss
-from .network import Sequential
+from .network import Sequential, forget_arrays
 from .optim import Optimizer
 from .train import (History, TrainingDiverged, TrainingLoop, _progress, check_finite, check_finite_weights,
                     evaluate, keeping, prepare_data)
@@ -359,8 +359,7 @@ class RAI(RelaxedFit):
         this trainer and the blocks' hidden losses hold from the last forward or backward (for
         ``keep_activations=False``: after a record's forward passes)."""
         for s in range(len(self.blocks)) if blocks is None else blocks:
-            for layer in self.blocks[s].layers:
-                layer.x = layer.y = layer.grad_output = layer.grad_input = None
+            forget_arrays(self.blocks[s].layers)
             self.outputs[s] = None
             if s < len(self.hidden_losses):
                 hidden = self.hidden_losses[s]

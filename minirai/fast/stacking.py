@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import backend
 from ..layers import Layer, Linear
 from ..losses import MSE, Loss
-from ..network import Sequential
+from ..network import Sequential, forget_arrays
 from . import kernels
 from .chain import FAST_LAYERS, REUSABLE, Chain, buffer, linear_backward, linear_forward
 from .workers import run_all, split
@@ -101,7 +101,7 @@ def stacked_layer(template: Layer, params: dict[str, Array], grads: dict[str, Ar
     """A layer of ``template``'s class and settings whose parameters are stacks (views)."""
     layer = copy.copy(template)
     layer.params, layer.grads = params, grads
-    layer.x = layer.y = layer.grad_input = layer.grad_output = None
+    forget_arrays([layer])
     layer.hooks = []
     return layer
 
@@ -259,9 +259,8 @@ class StackedGroup:
         self.hidden = hidden
         if self.lean:
             self.last_as_target = carry
-            for layer in (*self.layers, *(x for piece in self.pieces for x in piece.layers),
-                          *(x for row in self.block_layers for x in row)):
-                layer.x = layer.y = layer.grad_output = layer.grad_input = None
+            forget_arrays([*self.layers, *(x for piece in self.pieces for x in piece.layers),
+                           *(x for row in self.block_layers for x in row)])
             return hidden
         self.share_whole()
         return hidden
@@ -270,8 +269,7 @@ class StackedGroup:
         """The whole stack's arrays (each layer's output ``y`` and input gradient ``dx``, o - Z and the
         target part), and each piece's buffers as slices of them, so that the pieces fill them."""
         xp, dtype = backend.array_module(self.tables), self.tables.dtype
-        for layer in (x for row in self.block_layers for x in row):     # (what they held before: let it go
-            layer.x = layer.y = layer.grad_output = layer.grad_input = None   # first, they get views of these)
+        forget_arrays(x for row in self.block_layers for x in row)   # (what they held: first let go, then views)
         shape = self.inputs.shape
         for j, layer in enumerate(self.layers):
             out = shape[:-1] + layer.params["W"].shape[-1:] if type(layer) is Linear else shape
@@ -356,13 +354,9 @@ class FastRAI:
         """For the stacks that keep no activations (``keep_activations=False``): drop what their blocks'
         layers and the trainer hold of them (a chained forward's, or a textbook step's, arrays), so that
         none of it outlives the step."""
-        t = self.trainer
         for g in self.groups:
             if g.lean:
-                for s in range(g.first, g.first + g.count):
-                    for layer in t.blocks[s].layers:
-                        layer.x = layer.y = layer.grad_output = layer.grad_input = None
-                    t.outputs[s] = t.grad_tables_as_input[s - 1] = t.grad_tables_as_target[s] = None
+                self.trainer.drop_activations(range(g.first, g.first + g.count))
 
     def hooked(self) -> bool:
         """True when a hook was added to a stacked block's layer since: then stack no more."""
