@@ -769,3 +769,18 @@ def test_a_checkpoint_keeps_keep_activations(moons, tmp_path):
     trainer.fit(Rprop(trainer.parameters(), lr=0.1), 2, progress=False)
     minirai.save(trainer, tmp_path / "run.npz")
     assert minirai.load(tmp_path / "run.npz").keep_activations is False
+
+
+@pytest.mark.parametrize("sizes, n, dtype, pieces", [
+    (DEEP, 100, np.float32, [13] * 7 + [8]),           # docs/design.md: "13 of the deep net's 99 blocks"
+    (DEEP, 100, np.float64, [6] * 16 + [3]),
+    ([2] + [512] * 20 + [1], 2048, np.float32, [1] * 19),   # "one block of the wide net"
+])
+def test_the_pieces_the_docs_name(sizes, n, dtype, pieces):
+    """A piece holds as many blocks as keep its arrays under 512 KiB, the last one shorter."""
+    from minirai.fast.stacking import FastRAI
+    X = np.random.default_rng(0).standard_normal((n, 2)).astype(dtype)
+    y = (X[:, 0] > 0).astype(np.int64)
+    trainer = RAI(minirai.mlp(sizes, "sigmoid", "sigmoid", seed=0, dtype=dtype), X, y, BCE())
+    group, = FastRAI(trainer).groups
+    assert [piece.b - piece.a for piece in group.pieces] == pieces
