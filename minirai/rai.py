@@ -39,7 +39,7 @@ from .losses import MSE, Loss
 from .network import Sequential, forget_arrays
 from .optim import Optimizer
 from .train import (History, TrainingDiverged, TrainingLoop, _progress, check_finite, check_finite_weights,
-                    evaluate, keeping, prepare_data)
+                    check_threads, evaluate, keeping, prepare_data)
 from .validate import check_instance, check_number, check_progress
 
 Array = Any
@@ -183,18 +183,23 @@ class RelaxedFit:
     def fit(self, optimizer: Optimizer, iters: int, *, X_val: Array | None = None, y_val: Array | None = None,
             record_every: int = 100, progress: bool | dict[str, Any] = True,
             callback: Callable[[int, "RAI"], None] | None = None,
-            recorder: GradientRecorder | None = None) -> "RAIHistory":
+            recorder: GradientRecorder | None = None,
+            threads: int | Callable[[], int] | None = None) -> "RAIHistory":
         """Train for ``iters`` steps, recording every ``record_every`` steps (and at 0 and the end).
 
         A NaN or inf stops training with :class:`TrainingDiverged`, whose message names the
         quantity, the cut and the step; its ``history`` keeps what was recorded before.
         A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
+        ``threads``: the threads each step may use (:class:`~minirai.train.TrainingLoop`; default
+        ``MINIRAI_THREADS``), or a function that gives the count before each step; the numbers do not
+        depend on it.
         """
         where = f"{type(self).__name__}.fit"
         check_instance(optimizer, Optimizer, f"{where}: optimizer",
                        "for example minirai.Rprop(trainer.parameters(), lr=0.1)")
         iters = check_number(iters, f"{where}: iters", low=0, integer=True)
         record_every = check_number(record_every, f"{where}: record_every", low=1, integer=True)
+        threads = check_threads(threads, f"{where}: threads")
         if callback is not None and not callable(callback):
             raise TypeError(f"{where}: callback must be a function (step, trainer), got {type(callback).__name__}")
         check_progress(progress, f"{where}: progress")
@@ -221,7 +226,7 @@ class RelaxedFit:
                                 refresh=False)
 
         try:
-            with TrainingLoop() as loop, keeping(history):
+            with TrainingLoop(threads) as loop, keeping(history):
                 self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
                 check_finite_weights(self.model, self.steps, history)
         finally:
@@ -234,6 +239,7 @@ class RelaxedFit:
                   recorder: GradientRecorder | None, loop: TrainingLoop) -> None:
         record()
         for i in range(iters):
+            loop.adapt()
             try:
                 self.step(optimizer, recorder, loop=loop)
             except FloatingPointError as error:

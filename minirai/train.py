@@ -162,6 +162,13 @@ def check_finite_weights(model: Sequential, step: int, history: History) -> None
                                    f"value(s) after step {step}; the history is kept in the exception", history)
 
 
+def check_threads(threads: Any, where: str) -> int | Callable[[], int] | None:
+    """``threads`` of a training loop: None, a positive integer, or a function that returns one."""
+    if threads is None or callable(threads):
+        return threads
+    return check_number(threads, where, low=1, integer=True)
+
+
 def batches(n: int, batch_size: int | None, shuffle: bool, rng: np.random.Generator):
     """Yield index arrays (host) forever, one epoch after another; None means the full batch."""
     while True:
@@ -189,16 +196,24 @@ class TrainingLoop:
       step's independent work on ``threads`` worker threads (:mod:`minirai.fast.workers`): RAI's stacked
       blocks, and the optimizer's runs. So a run's numbers do not depend on the number of threads.
 
+    ``threads`` may also be a function of no arguments that returns the count: :meth:`adapt` asks it
+    before every step of ``fit``/``RAI.fit``, so a run that shares the machine with others can take
+    the cores they leave as they finish (``minirai reproduce`` does).
+
     ``fast`` and ``flush`` override the switches (``TrainingLoop(fast=False, flush=False)``: the
     textbook path in strict IEEE arithmetic, what a step outside any training loop runs).
     """
 
-    def __init__(self, threads: int | None = None, *, fast: bool | None = None, flush: bool | None = None) -> None:
+    def __init__(self, threads: int | Callable[[], int] | None = None, *, fast: bool | None = None,
+                 flush: bool | None = None) -> None:
         self.fast = not switches.reference_path() if fast is None else fast
         self.flush = switches.flush_denormals() if flush is None else flush
-        self.threads = check_number(threads, "TrainingLoop: threads", low=1, integer=True, none=True) \
-            or backend.blas_threads_default()
+        self.ask = threads if callable(threads) else None
+        self.threads = 1 if self.ask is not None else (
+            check_number(threads, "TrainingLoop: threads", low=1, integer=True, none=True)
+            or backend.blas_threads_default())
         self.workers = self.threads if self.fast else 1
+        self.adapt()                    # (a threads function: its count now)
         self._stack = ExitStack()
         self._relaxed: dict[int, tuple[Any, Any]] = {}     # id(trainer): (trainer, its fast twin)
 
@@ -208,6 +223,13 @@ class TrainingLoop:
 
     def __exit__(self, *exc: Any) -> None:
         self._stack.close()
+
+    def adapt(self) -> None:
+        """Take the thread count that a ``threads`` function gives now (nothing for a fixed count). The
+        numbers do not depend on it: an RAI trainer's fast twin is made again for the new count."""
+        if self.ask is not None:
+            self.threads = check_number(self.ask(), "TrainingLoop: threads()", low=1, integer=True)
+            self.workers = self.threads if self.fast else 1
 
     def arithmetic(self) -> ContextManager[None]:
         """The CPU's arithmetic for one step (flush-to-zero of subnormals, unless strict IEEE)."""
@@ -222,11 +244,11 @@ class TrainingLoop:
         """What runs an RAI trainer's ``forward``/``backward``: its fast twin
         (:class:`minirai.fast.stacking.FastRAI`, identical blocks stacked), or the trainer itself
         (textbook). The twin is made at the first step of this loop, and again when a hook was added
-        to a stacked layer since."""
+        to a stacked layer since, or the thread count changed (:meth:`adapt`)."""
         if not self.fast:
             return trainer
         kept = self._relaxed.get(id(trainer))
-        if kept is None or kept[1].hooked():
+        if kept is None or kept[1].hooked() or kept[1].workers != self.workers:
             twin = fast_stacking.FastRAI(trainer, workers=self.workers, arithmetic=self.arithmetic)
             kept = self._relaxed[id(trainer)] = (trainer, twin)
         return kept[1]
@@ -251,7 +273,8 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
         batch_size: int | None = None, shuffle: bool = True, seed: int = 0,
         X_val: Array | None = None, y_val: Array | None = None, record_every: int = 1,
         progress: bool | dict[str, Any] = True, callback: Callable[[int, Sequential], None] | None = None,
-        recorder: GradientRecorder | None = None, start_step: int = 0) -> History:
+        recorder: GradientRecorder | None = None, start_step: int = 0,
+        threads: int | Callable[[], int] | None = None) -> History:
     """Train ``model`` by chained backprop for ``iters`` optimizer steps.
 
     ``start_step`` continues a run that already took that many steps (resumed from a checkpoint
@@ -265,6 +288,8 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     when a held-out set is given. A NaN or inf batch loss, recorded loss, or (at the end) weight
     stops with :class:`TrainingDiverged`, whose ``history`` keeps what was recorded.
     A :class:`~minirai.inspect.GradientRecorder` keeps per-layer gradient norms.
+    ``threads``: the threads each step may use (:class:`TrainingLoop`; default ``MINIRAI_THREADS``),
+    or a function that gives the count before each step; the numbers do not depend on it.
     """
     check_instance(model, Sequential, "fit: model", "build one with minirai.mlp(...) or minirai.Sequential(...)")
     check_instance(loss, Loss, "fit: loss", "for example minirai.BCE()")
@@ -274,6 +299,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     record_every = check_number(record_every, "fit: record_every", low=1, integer=True)
     seed = check_seed(seed, "fit: seed")
     start_step = check_number(start_step, "fit: start_step", low=0, integer=True)
+    threads = check_threads(threads, "fit: threads")
     if callback is not None and not callable(callback):
         raise TypeError(f"fit: callback must be a function (step, model), got {type(callback).__name__}")
     shuffle = check_bool(shuffle, "fit: shuffle")
@@ -306,7 +332,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     model.train()
     record(start_step, None)
     try:
-        with TrainingLoop() as loop, keeping(history):
+        with TrainingLoop(threads) as loop, keeping(history):
             _fit_steps(model, loss, optimizer, X, y, range(start_step + 1, start_step + iters + 1), batch_iter,
                        record_every, record, bar, history, callback, recorder, loop)
             check_finite_weights(model, start_step + iters, history)
@@ -323,6 +349,7 @@ def _fit_steps(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y:
     xp = backend.array_module(X)
     chain = loop.chain(model)          # the model itself on the textbook path
     for step in steps:
+        loop.adapt()
         index = next(batch_iter)
         Xb, yb = (X, y) if index is None else (X[xp.asarray(index)], y[xp.asarray(index)])
         with loop.arithmetic():

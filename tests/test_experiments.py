@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from minirai import backend, cli
+from minirai import backend, cli, data
 from minirai.research import experiments
 
 SUMMARY_KEYS = {"experiment", "method", "iters", "seconds", "it_per_s", "relaxed_loss", "chained_loss",
@@ -157,21 +157,67 @@ def test_cli_reports_a_diverged_run_with_its_message_and_exit_code_3(monkeypatch
     assert "step 7" in capsys.readouterr().err
 
 
-def test_plan_runs_all_at_once_and_gives_rai_the_spare_cores():
+def test_plan_runs_all_at_once_and_gives_rai_the_cores_the_others_leave():
     names = experiments.methods_for("deep", "both")
     assert names == ["bp", "bp-tuned", "rai"]
     Plan, plan = experiments.Plan, experiments.plan_runs
-    assert plan(names, cores=2) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 2),))  # sharing 2 cores
-    assert plan(names, cores=3) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 2),))  # RAI: at least 2
-    assert plan(names, cores=5) == Plan(("bp", "bp-tuned", "rai"), 3, (("rai", 3),))  # RAI gets the rest
+    assert plan(names, cores=2) == Plan(("bp", "bp-tuned", "rai"), 3, leftover="rai", cores=2)
+    assert plan(names, cores=5) == Plan(("bp", "bp-tuned", "rai"), 3, leftover="rai", cores=5)
     assert plan(names, cores=1) == Plan(("bp", "bp-tuned", "rai"), 1)                 # one after another
     assert plan(names, cores=2, jobs=2) == Plan(("bp", "bp-tuned", "rai"), 2)         # --jobs is obeyed
-    assert plan(["bp", "rai"], cores=2) == Plan(("bp", "rai"), 2, (("rai", 2),))
-    assert plan(["rai"], cores=2) == Plan(("rai",), 1, (("rai", 2),))
+    assert plan(["bp", "rai"], cores=2) == Plan(("bp", "rai"), 2, leftover="rai", cores=2)
+    assert plan(["rai"], cores=2) == Plan(("rai",), 1, (("rai", 2),))                  # alone: every core
     assert plan(["bp"], cores=2) == Plan(("bp",), 1)
     assert plan(["bp", "bp-tuned"], cores=4) == Plan(("bp", "bp-tuned"), 2)
-    assert experiments.describe_plan(plan(names, cores=5)) == "side by side in 3 processes (rai on 3 threads)"
+    assert experiments.describe_plan(plan(names, cores=2)) == \
+        "side by side in 3 processes (rai on the cores the others leave: 1 to 2 threads)"
+    assert experiments.describe_plan(plan(names, cores=5)) == \
+        "side by side in 3 processes (rai on the cores the others leave: 3 to 5 threads)"
     assert experiments.describe_plan(plan(names, cores=1)) == "one after another"
+
+
+def test_leftover_cores_counts_the_runs_still_training(tmp_path):
+    for name in ("bp", "bp-tuned", "rai"):
+        (tmp_path / name).touch()
+    threads = experiments.leftover_cores(tmp_path, "rai", cores=2)
+    assert threads() == 1                       # two others on two cores: one thread, not less
+    (tmp_path / "bp").unlink()
+    assert threads() == 1
+    (tmp_path / "bp-tuned").unlink()
+    assert threads() == 2                       # alone: both cores
+    assert experiments.leftover_cores(tmp_path, "rai", cores=5)() == 5
+    (tmp_path / "bp").touch()
+    assert experiments.leftover_cores(tmp_path, "rai", cores=5)() == 4
+    assert experiments.leftover_cores(tmp_path / "gone", "rai", cores=4)() == 1   # reproduce ended
+
+
+def test_a_run_frees_its_core_when_its_training_ends_or_fails(tmp_path):
+    """_run_task deletes the run's file in the roster after its training, also when the training failed;
+    the run named as taking the leftover cores trains with them (asked before each step)."""
+    roster = tmp_path / "roster"
+    roster.mkdir()
+    for name in ("bp", "rai"):
+        (roster / name).touch()
+    task = dict(experiment="shallow", method="bp", iters=2, seed=0, grads=False, dataset=data.moons(),
+                out=tmp_path, progress=False, device="cpu", threads=None, roster=str(roster), leftover=None)
+    experiments._run_task(task)
+    assert sorted(p.name for p in roster.iterdir()) == ["rai"]
+    with pytest.raises(ValueError, match="unknown method"):
+        experiments._run_task(dict(task, method="nope"))
+    (roster / "bp").touch()
+    asked = []
+    original = experiments.leftover_cores
+
+    def spy(*args, **kwargs):
+        threads = original(*args, **kwargs)
+        return lambda: asked.append(threads()) or asked[-1]
+    experiments.leftover_cores = spy
+    try:
+        experiments._run_task(dict(task, method="rai", leftover=2))
+    finally:
+        experiments.leftover_cores = original
+    assert asked == [1, 1, 1]                  # bp's file is still there: one core for the loop's start and 2 steps
+    assert sorted(p.name for p in roster.iterdir()) == ["bp"]
 
 
 def test_reproduce_gives_rai_its_threads_and_reports_in_the_methods_order(tmp_path, monkeypatch, capsys):

@@ -636,6 +636,56 @@ def test_bp_with_worker_threads_gives_one_threads_bytes(moons, monkeypatch):
         assert same_bytes(a, b)
 
 
+def test_a_threads_function_changes_the_workers_between_steps_and_not_the_numbers(moons, stacked):
+    """TrainingLoop(threads=f): f is asked before each step of fit/RAI.fit (a run taking the cores others
+    leave); RAI's fast twin is made again for a new count (its stacks cut for that many threads), and the
+    run's parameters, optimizer state and history have the bytes of a run on one thread."""
+    counts = iter([1] * 5 + [2] * 5 + [1] * 20)
+    asked: list[int] = []
+
+    def threads() -> int:
+        asked.append(next(counts))
+        return asked[-1]
+
+    def run(threads):
+        model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
+        trainer = RAI(model, moons.X_train, moons.y_train, BCE())
+        optimizer = Rprop(trainer.parameters(), lr=0.1)
+        history = trainer.fit(optimizer, 12, record_every=4, progress=False, threads=threads)
+        return [p for p, _ in trainer.parameters()] + [v for s in optimizer.state for v in s.values()], history
+
+    stacked.clear()
+    (arrays, history), (ones, one_history) = run(threads), run(1)
+    assert len(asked) == 13                              # when the loop starts, then before each of 12 steps
+    assert sorted({len(stacks_of([s])) for s in stacked}) == [1, 2]   # twins for 1 and for 2 threads were made
+    for k, (a, b) in enumerate(zip(arrays, ones)):
+        assert same_bytes(a, b), f"array {k} differs"
+    assert np.array_equal(history["relaxed_loss"], one_history["relaxed_loss"])
+
+    model = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
+    loop = TrainingLoop(lambda: 2)
+    trainer = RAI(model, moons.X_train, moons.y_train, BCE())
+    assert loop.threads == 2 and loop.relaxed(trainer).workers == 2
+    bp = [iter([1, 2, 2, 1, 2])]
+    fitted = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
+    fit(fitted, BCE(), Adam(fitted.parameters(), lr=1e-3), moons.X_train, moons.y_train, iters=4, progress=False,
+        threads=lambda: next(bp[0]))
+    plain = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
+    fit(plain, BCE(), Adam(plain.parameters(), lr=1e-3), moons.X_train, moons.y_train, iters=4, progress=False)
+    assert all(same_bytes(a, b) for (a, _), (b, _) in zip(fitted.parameters(), plain.parameters()))
+
+
+def test_a_bad_thread_count_is_refused_where_it_is_given(moons):
+    model = minirai.mlp([2, 4, 1], "sigmoid", "sigmoid", seed=0)
+    trainer = RAI(model, moons.X_train, moons.y_train, BCE())
+    with pytest.raises(ValueError, match="fit: threads"):
+        fit(model, BCE(), Rprop(model.parameters()), moons.X_train, moons.y_train, iters=1, threads=0)
+    with pytest.raises(TypeError, match="RAI.fit: threads must be an integer"):
+        trainer.fit(Rprop(trainer.parameters()), 1, progress=False, threads=1.5)
+    with pytest.raises(ValueError, match=r"TrainingLoop: threads\(\).*0"):
+        trainer.fit(Rprop(trainer.parameters()), 1, progress=False, threads=lambda: 0)
+
+
 @pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 4, 5 * 100 * 16 * 4])
 def test_a_stack_run_in_pieces_leaves_every_layer_the_textbook_arrays(moons, monkeypatch, stacked, piece_bytes):
     """A stack that ends with a Linear layer runs in pieces that fill whole-stack arrays: after three steps

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import textwrap
 import threading
 import time
@@ -83,11 +84,13 @@ def build(experiment: str, seed: int, init: str = "uniform", dtype: Any = None) 
 def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int = DEFAULT_SEED,
         progress: bool | dict[str, Any] | str = False, record_every: int | None = None,
         dataset: data.Dataset | None = None,
-        recorder: GradientRecorder | None = None, **rai_options: Any) -> RunResult:
+        recorder: GradientRecorder | None = None, threads: int | Callable[[], int] | None = None,
+        **rai_options: Any) -> RunResult:
     """Train one network of ``experiment`` with ``method`` ("bp", "bp-tuned" or "rai").
 
     A :class:`~minirai.inspect.GradientRecorder` records per-layer gradient norms; its
-    first and last weight-gradient profiles are added to the run's summary.
+    first and last weight-gradient profiles are added to the run's summary. ``threads``: as in
+    :func:`minirai.train.fit` (a count, or a function that gives it before each step).
     """
     callback = None
     if isinstance(progress, str):                # plain progress lines, one every 10% (see reproduce)
@@ -101,7 +104,7 @@ def run(experiment: str, method: str, *, iters: int = DEFAULT_ITERS, seed: int =
     start = time.perf_counter()
     trained = methods.train(method, dataset, spec["sizes"][1:-1], spec["activation"], seed=seed, iters=iters,
                             record_every=record_every, progress=progress, callback=callback, recorder=recorder,
-                            rai_options=rai_options)
+                            rai_options=rai_options, threads=threads)
     backend.synchronize()
     seconds = time.perf_counter() - start
     model, loss = trained.model, trained.loss
@@ -165,7 +168,8 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
 
     The runs are independent, so on the CPU they run side by side in worker processes, each
     drawing its own landscape (:func:`plan_runs`: by default one process per run, and RAI takes
-    the cores left over as worker threads; ``jobs`` runs all at once in that many processes). On a
+    the cores the others leave as worker threads, more as they finish; ``jobs`` runs all at once in
+    that many processes). On a
     GPU they run one after another. With ``grads`` every run records per-layer
     gradient norms (about 200 records per run) and the gradient heatmap, the gradient profile,
     the loss curves and the identity gaps are written beside the landscapes.
@@ -180,16 +184,21 @@ def reproduce(experiment: str, method: str = "both", *, iters: int = DEFAULT_ITE
               f"{describe_plan(plan)}, on device {backend.device_name()} "
               f"({backend.device_report()['chosen']}) ...", flush=True)
     dataset = data.moons()      # made once: the workers then need not import scikit-learn
-    tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
-                  out=out, progress=name if progress else False, device=backend.device_name(),
-                  threads=plan.threads_of(name))
-             for name in names]
-    if plan.processes == 1:
-        results = [isolated(_run_task, task, threads=task["threads"]) for task in tasks]
-    else:
-        from joblib import Parallel, delayed
-        results = Parallel(n_jobs=plan.processes)(delayed(isolated)(_run_task, task, threads=task["threads"])
-                                                  for task in tasks)
+    with tempfile.TemporaryDirectory(prefix="minirai-runs-") as roster:
+        if plan.leftover:           # the runs still training: a file each, deleted when its training ends
+            for name in names:
+                (Path(roster) / name).touch()
+        tasks = [dict(experiment=experiment, method=name, iters=iters, seed=seed, grads=grads, dataset=dataset,
+                      out=out, progress=name if progress else False, device=backend.device_name(),
+                      threads=plan.threads_of(name), roster=roster if plan.leftover else None,
+                      leftover=plan.cores if name == plan.leftover else None)
+                 for name in names]
+        if plan.processes == 1:
+            results = [isolated(_run_task, task, threads=task["threads"]) for task in tasks]
+        else:
+            from joblib import Parallel, delayed
+            results = Parallel(n_jobs=plan.processes)(delayed(isolated)(_run_task, task, threads=task["threads"])
+                                                      for task in tasks)
     by_method = {r.method: r for r in results}
     if "bp" in by_method and "rai" in by_method:
         panels = [(by_method["bp"].model, TITLES["bp"]), (by_method["rai"].model, TITLES["rai"])]
@@ -248,10 +257,14 @@ def prepare_output(out: str | Path, force: bool) -> Path:
 @dataclass(frozen=True)
 class Plan:
     """How ``reproduce`` runs ``names``: in ``processes`` processes at once; ``threads`` holds the worker
-    threads (``MINIRAI_THREADS``) of the runs that get more than the environment says."""
+    threads (``MINIRAI_THREADS``) of the runs that get more than the environment says; ``leftover`` names
+    the run that takes, before each step, the cores of ``cores`` that the others still training leave
+    (:func:`leftover_cores`)."""
     names: tuple[str, ...]
     processes: int
     threads: tuple[tuple[str, int], ...] = ()
+    leftover: str | None = None
+    cores: int = 1
 
     def threads_of(self, name: str) -> int | None:
         return dict(self.threads).get(name)
@@ -263,11 +276,13 @@ def plan_runs(names: list[str], cores: int, jobs: int | None = None) -> Plan:
 
     * ``jobs`` given: every run at once in that many processes, on the threads the environment sets.
     * One core (or a GPU, where ``cores`` is 1): one run after another.
-    * Otherwise all at once, one process each, and RAI (the most work per step) runs on the cores left
-      over by the others as worker threads, and on at least two. With fewer cores than runs (the deep
-      experiment on 2 cores) its two threads share the cores with the BP runs, which gives RAI the larger
-      share while they run, and both cores once they are done. Measured on 2 cores (``docs/benchmarks.md``):
-      3 min 44 s, against 4 min 12 s with one thread for RAI, which then finished last, alone on one core.
+    * RAI alone: one process, on every core.
+    * Otherwise all at once, one process each, and RAI (the most work per step) takes, before each
+      step, the cores that the runs still training leave over, and at least one: on 2 cores the deep
+      experiment's three runs each start on one thread, and RAI takes both cores once the BP runs are
+      done. Measured on 2 cores (``docs/benchmarks.md``, "The full reproduction"): the three runs' training
+      took 196 s this way, against 224 s with RAI on two threads from the start (four threads on two
+      cores: the BP runs got half a core each, and RAI's second thread gains less than a core).
 
     A run's numbers do not depend on its threads (tested), so the plan changes only the time.
     """
@@ -275,15 +290,35 @@ def plan_runs(names: list[str], cores: int, jobs: int | None = None) -> Plan:
         return Plan(tuple(names), max(1, int(jobs)))
     if cores < 2:
         return Plan(tuple(names), 1)
-    threads = (("rai", max(2, cores - (len(names) - 1))),) if "rai" in names else ()
-    return Plan(tuple(names), len(names), threads)
+    if len(names) == 1:
+        return Plan(tuple(names), 1, ((names[0], cores),) if names[0] == "rai" else ())
+    if "rai" not in names:
+        return Plan(tuple(names), len(names))
+    return Plan(tuple(names), len(names), leftover="rai", cores=cores)
 
 
 def describe_plan(plan: Plan) -> str:
     """``plan_runs``'s plan in words, for the first line ``reproduce`` prints."""
     how = "alone" if len(plan.names) == 1 else \
         f"side by side in {plan.processes} processes" if plan.processes > 1 else "one after another"
-    return how + "".join(f" ({name} on {n} threads)" for name, n in plan.threads)
+    fewest = max(1, plan.cores - (len(plan.names) - 1))
+    leftover = f" ({plan.leftover} on the cores the others leave: {fewest} to {plan.cores} threads)" \
+        if plan.leftover else ""
+    return how + "".join(f" ({name} on {n} threads)" for name, n in plan.threads) + leftover
+
+
+def leftover_cores(roster: Path, name: str, cores: int) -> Callable[[], int]:
+    """A ``threads`` function (:class:`minirai.train.TrainingLoop`) for the run ``name``: the ``cores`` that
+    the other runs still training leave over, and at least 1. ``roster`` holds a file for each run still
+    training, which that run deletes when its training ends; looking is one directory listing, before
+    each step."""
+    def threads() -> int:
+        try:
+            others = sum(1 for entry in os.scandir(roster) if entry.name != name)
+        except OSError:       # (the folder is gone: reproduce ended)
+            return 1
+        return max(1, cores - others)
+    return threads
 
 
 def usable_cores() -> int:
@@ -338,8 +373,14 @@ def _run_task(task: dict[str, Any]) -> RunResult:
         backend.set_device(task["device"])
     from .. import plot
     recorder = GradientRecorder(every=max(1, task["iters"] // 200)) if task["grads"] else None
-    result = run(task["experiment"], task["method"], iters=task["iters"], seed=task["seed"],
-                 progress=task["progress"], recorder=recorder, dataset=task["dataset"])
+    roster = Path(task["roster"]) if task.get("roster") else None
+    threads = leftover_cores(roster, task["method"], task["leftover"]) if roster and task.get("leftover") else None
+    try:
+        result = run(task["experiment"], task["method"], iters=task["iters"], seed=task["seed"],
+                     progress=task["progress"], recorder=recorder, dataset=task["dataset"], threads=threads)
+    finally:
+        if roster is not None:        # this run's training ended: its core is free for the others
+            (roster / task["method"]).unlink(missing_ok=True)
     dataset, experiment = task["dataset"], task["experiment"]
     fig = plot.landscape(result.model, dataset.X_train, dataset.y_train,
                          title=f"{TITLES[result.method]}\n{experiment}, {result.iters} iterations: "

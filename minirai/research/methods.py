@@ -334,7 +334,8 @@ def resolve(method: str | Method) -> Method:
 def train(method: str | Method, dataset: Dataset, hidden: Sequence[int], activation: str, *, seed: int, iters: int,
           batch_size: int = DEFAULT_BATCH_SIZE, record_every: int | None = None,
           progress: bool | dict[str, Any] = False, callback: Callable[[int, Any], None] | None = None,
-          recorder: GradientRecorder | None = None, rai_options: dict[str, Any] | None = None) -> Trained:
+          recorder: GradientRecorder | None = None, rai_options: dict[str, Any] | None = None,
+          threads: int | Callable[[], int] | None = None) -> Trained:
     """Train a fresh network (initial weights from ``seed``) on ``dataset`` with ``method``.
 
     Args:
@@ -349,8 +350,9 @@ def train(method: str | Method, dataset: Dataset, hidden: Sequence[int], activat
         record_every: steps between records of the history (default: 100 records per run); each
             record holds the chained loss and accuracy on the training and the held-out set, and
             for RAI the relaxed loss, the output loss and the per-cut identity gaps.
-        progress, recorder: passed to the training loop (a tqdm bar; a
-            :class:`~minirai.inspect.GradientRecorder`).
+        progress, recorder, threads: passed to the training loop (a tqdm bar; a
+            :class:`~minirai.inspect.GradientRecorder`; the threads of each step, or a function
+            that gives them before each step).
         callback: called as ``callback(step, trainer)`` after every step (``trainer`` is the model
             for full-batch BP), after the method's regularisers.
         rai_options: keyword arguments for the RAI trainer that override the method's own:
@@ -380,7 +382,8 @@ def train(method: str | Method, dataset: Dataset, hidden: Sequence[int], activat
             user_callback(step, trainer)
 
     options = dict(X_val=dataset.X_test, y_val=dataset.y_test, record_every=record_every, progress=progress,
-                   recorder=recorder, callback=each_step if (active is not None or callback is not None) else None)
+                   recorder=recorder, callback=each_step if (active is not None or callback is not None) else None,
+                   threads=threads)
     X, y = dataset.X_train, dataset.y_train
     make_optimizer = optimizer_class(spec.optimizer)
     if spec.base == "bp":
