@@ -51,8 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--force", action="store_true",
                      help="reuse an --out folder that holds files: first remove what an earlier run wrote there")
     rep.add_argument("--jobs", type=positive_int, default=None,
-                     help="processes to run the runs in (default on the CPU: one per run, RAI also gets the cores "
-                          "left over as worker threads; 1 on a GPU)")
+                     help="processes to run the runs in (default on the CPU: one per run, and RAI takes the cores "
+                          "the others leave as worker threads, more as they finish; 1 on a GPU)")
     rep.add_argument("--grads", action="store_true",
                      help="record per-layer gradient norms; write gradient heatmap/profile, loss and gap figures")
 
