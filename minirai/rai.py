@@ -226,7 +226,7 @@ class RelaxedFit:
                                 refresh=False)
 
         try:
-            with TrainingLoop(threads) as loop, keeping(history):
+            with TrainingLoop(threads, where=f"{where}: threads") as loop, keeping(history):
                 self._fit_loop(optimizer, iters, record_every, record, bar, history, callback, recorder, loop)
                 check_finite_weights(self.model, self.steps, history)
         finally:

@@ -17,6 +17,7 @@ calls exactly the methods above. See :class:`TrainingLoop`.
 """
 from __future__ import annotations
 
+import inspect
 from contextlib import ExitStack, contextmanager
 from typing import Any, Callable, ContextManager, Iterator
 
@@ -163,9 +164,23 @@ def check_finite_weights(model: Sequential, step: int, history: History) -> None
 
 
 def check_threads(threads: Any, where: str) -> int | Callable[[], int] | None:
-    """``threads`` of a training loop: None, a positive integer, or a function that returns one."""
-    if threads is None or callable(threads):
+    """``threads`` of a training loop: None, a positive integer, or a function of no arguments that
+    returns one (the function's answers are checked by :meth:`TrainingLoop.adapt`)."""
+    if threads is None:
+        return None
+    if callable(threads):
+        try:
+            inspect.signature(threads).bind()
+        except TypeError:
+            raise TypeError(f"{where} must be a function of no arguments (or a positive integer), got "
+                            f"{getattr(threads, '__name__', type(threads).__name__)}"
+                            f"{inspect.signature(threads)}") from None
+        except ValueError:        # (a builtin without a signature: it is asked as it is)
+            pass
         return threads
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"{where} must be a positive integer or a function of no arguments that returns one, "
+                        f"got {threads!r} ({type(threads).__name__})")
     return check_number(threads, where, low=1, integer=True)
 
 
@@ -198,20 +213,21 @@ class TrainingLoop:
 
     ``threads`` may also be a function of no arguments that returns the count: :meth:`adapt` asks it
     before every step of ``fit``/``RAI.fit``, so a run that shares the machine with others can take
-    the cores they leave as they finish (``minirai reproduce`` does).
+    the cores they leave as they finish (``minirai reproduce`` does). ``where`` is what its errors call
+    ``threads`` (``fit`` passes ``"fit: threads"``).
 
     ``fast`` and ``flush`` override the switches (``TrainingLoop(fast=False, flush=False)``: the
     textbook path in strict IEEE arithmetic, what a step outside any training loop runs).
     """
 
     def __init__(self, threads: int | Callable[[], int] | None = None, *, fast: bool | None = None,
-                 flush: bool | None = None) -> None:
+                 flush: bool | None = None, where: str = "TrainingLoop: threads") -> None:
         self.fast = not switches.reference_path() if fast is None else fast
         self.flush = switches.flush_denormals() if flush is None else flush
+        self.where = where                # (what the errors call threads: fit's, RAI.fit's, or this one's)
+        threads = check_threads(threads, where)
         self.ask = threads if callable(threads) else None
-        self.threads = 1 if self.ask is not None else (
-            check_number(threads, "TrainingLoop: threads", low=1, integer=True, none=True)
-            or backend.blas_threads_default())
+        self.threads = 1 if self.ask is not None else threads or backend.blas_threads_default()
         self.workers = self.threads if self.fast else 1
         self.adapt()                    # (a threads function: its count now)
         self._stack = ExitStack()
@@ -228,7 +244,8 @@ class TrainingLoop:
         """Take the thread count that a ``threads`` function gives now (nothing for a fixed count). The
         numbers do not depend on it: an RAI trainer's fast twin is made again for the new count."""
         if self.ask is not None:
-            self.threads = check_number(self.ask(), "TrainingLoop: threads()", low=1, integer=True)
+            self.threads = check_number(self.ask(), f"{self.where}() (the threads function's answer)", low=1,
+                                        integer=True)
             self.workers = self.threads if self.fast else 1
 
     def arithmetic(self) -> ContextManager[None]:
@@ -249,6 +266,8 @@ class TrainingLoop:
             return trainer
         kept = self._relaxed.get(id(trainer))
         if kept is None or kept[1].hooked() or kept[1].workers != self.workers:
+            if kept is not None:
+                kept[1].release()
             twin = fast_stacking.FastRAI(trainer, workers=self.workers, arithmetic=self.arithmetic)
             kept = self._relaxed[id(trainer)] = (trainer, twin)
         return kept[1]
@@ -332,7 +351,7 @@ def fit(model: Sequential, loss: Loss, optimizer: Optimizer, X: Array, y: Array,
     model.train()
     record(start_step, None)
     try:
-        with TrainingLoop(threads) as loop, keeping(history):
+        with TrainingLoop(threads, where="fit: threads") as loop, keeping(history):
             _fit_steps(model, loss, optimizer, X, y, range(start_step + 1, start_step + iters + 1), batch_iter,
                        record_every, record, bar, history, callback, recorder, loop)
             check_finite_weights(model, start_step + iters, history)

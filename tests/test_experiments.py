@@ -191,7 +191,7 @@ def test_leftover_cores_counts_the_runs_still_training(tmp_path):
     assert experiments.leftover_cores(tmp_path / "gone", "rai", cores=4)() == 1   # reproduce ended
 
 
-def test_a_run_frees_its_core_when_its_training_ends_or_fails(tmp_path):
+def test_a_run_frees_its_core_when_its_training_ends_or_fails(tmp_path, monkeypatch):
     """_run_task deletes the run's file in the roster after its training, also when the training failed;
     the run named as taking the leftover cores trains with them (asked before each step)."""
     roster = tmp_path / "roster"
@@ -202,8 +202,12 @@ def test_a_run_frees_its_core_when_its_training_ends_or_fails(tmp_path):
                 out=tmp_path, progress=False, device="cpu", threads=None, roster=str(roster), leftover=None)
     experiments._run_task(task)
     assert sorted(p.name for p in roster.iterdir()) == ["rai"]
-    with pytest.raises(ValueError, match="unknown method"):
-        experiments._run_task(dict(task, method="nope"))
+    (roster / "bp").touch()
+    with monkeypatch.context() as patch:
+        patch.setattr(experiments, "run", lambda *args, **kwargs: 1 / 0)     # the run fails
+        with pytest.raises(ZeroDivisionError):
+            experiments._run_task(task)
+    assert sorted(p.name for p in roster.iterdir()) == ["rai"]     # a failed run's core is free too
     (roster / "bp").touch()
     asked = []
     original = experiments.leftover_cores
@@ -211,11 +215,8 @@ def test_a_run_frees_its_core_when_its_training_ends_or_fails(tmp_path):
     def spy(*args, **kwargs):
         threads = original(*args, **kwargs)
         return lambda: asked.append(threads()) or asked[-1]
-    experiments.leftover_cores = spy
-    try:
-        experiments._run_task(dict(task, method="rai", leftover=2))
-    finally:
-        experiments.leftover_cores = original
+    monkeypatch.setattr(experiments, "leftover_cores", spy)
+    experiments._run_task(dict(task, method="rai", leftover=2))
     assert asked == [1, 1, 1]                  # bp's file is still there: one core for the loop's start and 2 steps
     assert sorted(p.name for p in roster.iterdir()) == ["bp"]
 

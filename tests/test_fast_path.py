@@ -657,7 +657,8 @@ def test_a_threads_function_changes_the_workers_between_steps_and_not_the_number
     stacked.clear()
     (arrays, history), (ones, one_history) = run(threads), run(1)
     assert len(asked) == 13                              # when the loop starts, then before each of 12 steps
-    assert sorted({len(stacks_of([s])) for s in stacked}) == [1, 2]   # twins for 1 and for 2 threads were made
+    # one twin for each change (1, 2, then 1 thread: stacks cut in one and two), and one for the run on 1
+    assert [len(stacks_of([twin])) for twin in stacked] == [1, 2, 1, 1]
     for k, (a, b) in enumerate(zip(arrays, ones)):
         assert same_bytes(a, b), f"array {k} differs"
     assert np.array_equal(history["relaxed_loss"], one_history["relaxed_loss"])
@@ -666,10 +667,20 @@ def test_a_threads_function_changes_the_workers_between_steps_and_not_the_number
     loop = TrainingLoop(lambda: 2)
     trainer = RAI(model, moons.X_train, moons.y_train, BCE())
     assert loop.threads == 2 and loop.relaxed(trainer).workers == 2
-    bp = [iter([1, 2, 2, 1, 2])]
+    answers, workers = iter([1, 2, 2, 1, 2]), []
     fitted = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
-    fit(fitted, BCE(), Adam(fitted.parameters(), lr=1e-3), moons.X_train, moons.y_train, iters=4, progress=False,
-        threads=lambda: next(bp[0]))
+    original = TrainingLoop.step
+
+    def step(loop, optimizer):               # the workers each BP step's optimizer runs on
+        workers.append(loop.workers)
+        original(loop, optimizer)
+    TrainingLoop.step = step
+    try:
+        fit(fitted, BCE(), Adam(fitted.parameters(), lr=1e-3), moons.X_train, moons.y_train, iters=4,
+            progress=False, threads=lambda: next(answers))
+    finally:
+        TrainingLoop.step = original
+    assert workers == [2, 2, 1, 2]           # asked when the loop starts (1), then before each step
     plain = minirai.mlp(DEEP, "sigmoid", "sigmoid", seed=3)
     fit(plain, BCE(), Adam(plain.parameters(), lr=1e-3), moons.X_train, moons.y_train, iters=4, progress=False)
     assert all(same_bytes(a, b) for (a, _), (b, _) in zip(fitted.parameters(), plain.parameters()))
@@ -680,10 +691,42 @@ def test_a_bad_thread_count_is_refused_where_it_is_given(moons):
     trainer = RAI(model, moons.X_train, moons.y_train, BCE())
     with pytest.raises(ValueError, match="fit: threads"):
         fit(model, BCE(), Rprop(model.parameters()), moons.X_train, moons.y_train, iters=1, threads=0)
-    with pytest.raises(TypeError, match="RAI.fit: threads must be an integer"):
-        trainer.fit(Rprop(trainer.parameters()), 1, progress=False, threads=1.5)
-    with pytest.raises(ValueError, match=r"TrainingLoop: threads\(\).*0"):
+    with pytest.raises(TypeError, match="RAI.fit: threads must be a positive integer or a function of no "
+                                        "arguments that returns one, got '2' \\(str\\)"):
+        trainer.fit(Rprop(trainer.parameters()), 1, progress=False, threads="2")
+    with pytest.raises(TypeError, match="RAI.fit: threads must be a function of no arguments \\(or a positive "
+                                        "integer\\), got <lambda>\\(n\\)"):
+        trainer.fit(Rprop(trainer.parameters()), 1, progress=False, threads=lambda n: 2)
+    with pytest.raises(ValueError, match=r"RAI.fit: threads\(\) \(the threads function's answer\).*got 0"):
         trainer.fit(Rprop(trainer.parameters()), 1, progress=False, threads=lambda: 0)
+    with pytest.raises(ValueError, match=r"fit: threads\(\) \(the threads function's answer\)"):
+        fit(model, BCE(), Rprop(model.parameters()), moons.X_train, moons.y_train, iters=1, threads=lambda: -1)
+    with pytest.raises(TypeError, match="TrainingLoop: threads must be a positive integer"):
+        TrainingLoop(2.0)
+
+
+def test_a_new_thread_count_lets_go_of_the_old_twins_arrays(moons):
+    """When the thread count changes, the old twin's stacked arrays (which the layers view) are let go of
+    before the new twin makes its own: the peak is one twin's, not two."""
+    import tracemalloc
+
+    def peak(counts):
+        model = minirai.mlp([2] + [64] * 12 + [1], "sigmoid", "sigmoid", seed=3)
+        X = np.tile(moons.X_train, (20, 1))
+        trainer = RAI(model, X, np.tile(moons.y_train, 20), BCE())
+        optimizer = Rprop(trainer.parameters(), lr=0.1)
+        answers = iter(counts)
+        tracemalloc.start()
+        with TrainingLoop(lambda: next(answers)) as loop:        # (asked once here, then before each step)
+            for _ in range(len(counts) - 1):
+                trainer.step(optimizer, loop=loop)
+                loop.adapt()
+        top = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return top
+    peak([2] * 3)                            # (what a first run allocates once: kernels, thread pools)
+    fixed, changing = peak([2] * 6), peak([2, 2, 1, 1, 2, 2])
+    assert changing < 1.2 * fixed, (changing, fixed)       # keeping the old twin's arrays: about 1.45x
 
 
 @pytest.mark.parametrize("piece_bytes", [None, 1, 3 * 100 * 16 * 4, 5 * 100 * 16 * 4])

@@ -358,6 +358,13 @@ class FastRAI:
             if g.lean:
                 self.trainer.drop_activations(range(g.first, g.first + g.count))
 
+    def release(self) -> None:
+        """Let go of what this twin's stacks left on the trainer's layers (views of the stacks' arrays),
+        when a twin for another thread count takes over: so that two twins' arrays are never held at
+        once (the next step's forward fills the layers again)."""
+        for g in self.groups:
+            self.trainer.drop_activations(range(g.first, g.first + g.count))
+
     def hooked(self) -> bool:
         """True when a hook was added to a stacked block's layer since: then stack no more."""
         return any(layer.hooks for layer in self.stacked_layers)
