@@ -267,7 +267,7 @@ class TrainingLoop:
         kept = self._relaxed.get(id(trainer))
         if kept is None or kept[1].hooked() or kept[1].workers != self.workers:
             if kept is not None:
-                kept[1].release()
+                kept[1].forget_activations(every_stack=True)
             twin = fast_stacking.FastRAI(trainer, workers=self.workers, arithmetic=self.arithmetic)
             kept = self._relaxed[id(trainer)] = (trainer, twin)
         return kept[1]

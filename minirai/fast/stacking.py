@@ -350,20 +350,15 @@ class FastRAI:
                           "layer of more than one output, with the MSE hidden loss, on NumPy arrays with Numba, "
                           "can drop them (cuts='linear')", stacklevel=4)
 
-    def forget_activations(self) -> None:
+    def forget_activations(self, every_stack: bool = False) -> None:
         """For the stacks that keep no activations (``keep_activations=False``): drop what their blocks'
         layers and the trainer hold of them (a chained forward's, or a textbook step's, arrays), so that
-        none of it outlives the step."""
+        none of it outlives the step. ``every_stack``: every stack's, views of this twin's arrays, when a
+        twin for another thread count takes over, so that two twins' arrays are never held at once (the
+        next step's forward fills the layers again)."""
         for g in self.groups:
-            if g.lean:
+            if g.lean or every_stack:
                 self.trainer.drop_activations(range(g.first, g.first + g.count))
-
-    def release(self) -> None:
-        """Let go of what this twin's stacks left on the trainer's layers (views of the stacks' arrays),
-        when a twin for another thread count takes over: so that two twins' arrays are never held at
-        once (the next step's forward fills the layers again)."""
-        for g in self.groups:
-            self.trainer.drop_activations(range(g.first, g.first + g.count))
 
     def hooked(self) -> bool:
         """True when a hook was added to a stacked block's layer since: then stack no more."""
